@@ -1,0 +1,105 @@
+/*
+ * store — the physical storage interface: an ordered map from text keys
+ * to byte values with transactions. Backend now: SQLite in WAL mode with
+ * synchronous=FULL (an acknowledged commit survives kill -9 and power
+ * loss). The interface is shaped so a PostgreSQL backend drops in later:
+ * one table (key TEXT PRIMARY KEY, value BYTEA), ordered range scans,
+ * no whole-table scans on hot paths (secondary indexes are ordinary keys,
+ * e.g. "idx/lease-expiry/<ts>/<id>").
+ *
+ * Concurrency model:
+ *  - Reads run on the calling thread in a read transaction (a snapshot),
+ *    on a per-thread connection; any number of threads read at once.
+ *  - Writes run on ONE writer thread as jobs. The writer takes every job
+ *    queued, opens one transaction, runs each job inside its own
+ *    SAVEPOINT (a failing job rolls back only itself), commits once
+ *    (one fsync for the whole batch: group commit), then calls each job's
+ *    completion. A job's function may read and write through its txn and
+ *    sees the writes of jobs before it in the batch.
+ *
+ * Values stored here are raw bytes; secrets go through the barrier
+ * (barrier.h) which encrypts before calling nhid_txn_put().
+ */
+#ifndef NHID_STORE_H
+#define NHID_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+#define NHID_STORE_KEY_MAX 1024            /* bytes in a key */
+#define NHID_STORE_VALUE_MAX (64u << 20)   /* bytes in a value */
+
+struct nhid_store;
+struct nhid_txn;
+
+struct nhid_store_config {
+    const char *backend; /* "sqlite" (default); "postgresql" reserved */
+    const char *path;    /* SQLite database file */
+    bool durable;        /* true (default): fsync every commit; false only for tests */
+};
+
+/* Open (creating if needed) the store. Starts the writer thread. */
+NHID_MUST_CHECK int nhid_store_open(const struct nhid_store_config *cfg, struct nhid_store **out);
+/* Drain queued jobs, stop the writer, close connections. Safe with NULL. */
+void nhid_store_close(struct nhid_store *st);
+
+/* ---- reads (any thread) ------------------------------------------------- */
+
+/* Begin a read-only snapshot on this thread's connection. */
+NHID_MUST_CHECK int nhid_store_read_begin(struct nhid_store *st, struct nhid_txn **out);
+/* End it (no effect on data). Safe with NULL. */
+void nhid_store_read_end(struct nhid_txn *txn);
+
+/* ---- writes (group commit) ---------------------------------------------- */
+
+/* Runs on the writer thread inside the batch transaction. Return <0 to roll back this job. */
+typedef int (*nhid_store_job_fn)(struct nhid_txn *txn, void *arg);
+/* Runs on the writer thread after the commit (rc = job result, or commit error). */
+typedef void (*nhid_store_done_fn)(int rc, void *arg);
+
+/* Queue a job; done is called exactly once. Returns an error only if the store is closing. */
+NHID_MUST_CHECK int nhid_store_submit(struct nhid_store *st, nhid_store_job_fn fn,
+                                      nhid_store_done_fn done, void *arg);
+/* Queue a job and block until it is committed (or failed); returns its result. */
+NHID_MUST_CHECK int nhid_store_write(struct nhid_store *st, nhid_store_job_fn fn, void *arg);
+
+/* ---- operations inside a transaction ------------------------------------ */
+
+bool nhid_txn_writable(const struct nhid_txn *txn);
+struct nhid_store *nhid_txn_store(const struct nhid_txn *txn);
+
+/* *val malloc'd (caller frees; wipe if secret). NHID_ERR_NOT_FOUND if absent. */
+NHID_MUST_CHECK int nhid_txn_get(struct nhid_txn *txn, const char *key, uint8_t **val,
+                                 size_t *len);
+/* Insert or replace. Only in a writable txn (NHID_ERR_INTERNAL otherwise). */
+NHID_MUST_CHECK int nhid_txn_put(struct nhid_txn *txn, const char *key, const uint8_t *val,
+                                 size_t len);
+/* Delete; NHID_OK even if absent. */
+NHID_MUST_CHECK int nhid_txn_delete(struct nhid_txn *txn, const char *key);
+/* Delete every key starting with prefix; *deleted (optional) gets the count. */
+NHID_MUST_CHECK int nhid_txn_delete_prefix(struct nhid_txn *txn, const char *prefix,
+                                           uint64_t *deleted);
+
+/*
+ * Ordered scan of keys k with start <= k < end (end NULL: no upper bound),
+ * at most limit entries (0: no limit). cb gets each key and value (valid
+ * during the call only); return nonzero from cb to stop early (not an error).
+ * With keys_only the value is NULL.
+ */
+typedef int (*nhid_scan_fn)(const char *key, const uint8_t *val, size_t len, void *arg);
+NHID_MUST_CHECK int nhid_txn_scan(struct nhid_txn *txn, const char *start, const char *end,
+                                  size_t limit, bool keys_only, nhid_scan_fn cb, void *arg);
+
+/* Scan every key with the given prefix (in order), starting after `after` if non-NULL. */
+NHID_MUST_CHECK int nhid_txn_scan_prefix(struct nhid_txn *txn, const char *prefix,
+                                         const char *after, size_t limit, bool keys_only,
+                                         nhid_scan_fn cb, void *arg);
+
+/* Count keys with the prefix (uses the index; O(matches)). */
+NHID_MUST_CHECK int nhid_txn_count_prefix(struct nhid_txn *txn, const char *prefix,
+                                          uint64_t *count);
+
+#endif /* NHID_STORE_H */
