@@ -51,6 +51,36 @@ NHID_MUST_CHECK int nhid_aead_open(const uint8_t key[NHID_AES256_KEY_LEN], const
                                    size_t aadlen, const uint8_t *in, size_t inlen, uint8_t **pt,
                                    size_t *ptlen);
 
+/* Bytes nhid_aead_seal adds to a plaintext: nonce(12) + tag(16). */
+#define NHID_AEAD_OVERHEAD (NHID_GCM_NONCE_LEN + NHID_GCM_TAG_LEN)
+/* Largest plaintext the AEAD functions accept (OpenSSL takes int lengths). */
+#define NHID_AEAD_MAX ((size_t)0x7fffffff - NHID_AEAD_OVERHEAD)
+
+/*
+ * nhid_aead_seal into a caller buffer of ptlen + NHID_AEAD_OVERHEAD bytes
+ * (no allocation; the data path of the barrier uses it). out may not
+ * overlap pt.
+ */
+NHID_MUST_CHECK int nhid_aead_seal_to(const uint8_t key[NHID_AES256_KEY_LEN], const uint8_t *aad,
+                                      size_t aadlen, const uint8_t *pt, size_t ptlen,
+                                      uint8_t *out);
+/*
+ * nhid_aead_open into a caller buffer of inlen - NHID_AEAD_OVERHEAD bytes.
+ * On NHID_ERR_TAMPERED the buffer is wiped (never release unauthenticated
+ * plaintext).
+ */
+NHID_MUST_CHECK int nhid_aead_open_to(const uint8_t key[NHID_AES256_KEY_LEN], const uint8_t *aad,
+                                      size_t aadlen, const uint8_t *in, size_t inlen,
+                                      uint8_t *pt);
+
+/*
+ * HKDF-SHA256 (RFC 5869) extract-and-expand of key into outlen bytes
+ * (outlen <= 255 * 32). salt may be NULL/0.
+ */
+NHID_MUST_CHECK int nhid_hkdf_sha256(const uint8_t *key, size_t keylen, const uint8_t *salt,
+                                     size_t saltlen, const uint8_t *info, size_t infolen,
+                                     uint8_t *out, size_t outlen);
+
 /* Standard base64 (RFC 4648 §4) with padding; *out malloc'd, NUL-terminated. */
 NHID_MUST_CHECK int nhid_base64_encode(const uint8_t *in, size_t len, char **out);
 /* Accepts standard or URL alphabet, with or without padding. */

@@ -1,0 +1,467 @@
+/*
+ * crypto — randomness, hashes, HMAC, HKDF, AES-256-GCM, base64 and UUIDs
+ * on OpenSSL 3. Shamir sharing is in shamir.c, the signer in signer.c.
+ */
+#include "crypto/crypto.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#define MOD "crypto"
+
+/* ---- algorithm handles, fetched once ------------------------------------ */
+
+/*
+ * OpenSSL 3 resolves EVP_sha256()/EVP_aes_256_gcm() through an implicit
+ * fetch (a locked provider lookup) on every init; fetching once keeps the
+ * hot paths (token HMACs, barrier AEAD) lock-free.
+ */
+static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
+static EVP_MD *alg_sha256;
+static EVP_CIPHER *alg_gcm;
+static EVP_MAC *alg_hmac;
+static EVP_KDF *alg_hkdf;
+static pthread_key_t gcm_ctx_key;
+static bool gcm_ctx_key_ok;
+
+static void gcm_ctx_destroy(void *p)
+{
+    EVP_CIPHER_CTX_free(p);
+}
+
+static void algs_init(void)
+{
+    alg_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    alg_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    alg_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    alg_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    gcm_ctx_key_ok = pthread_key_create(&gcm_ctx_key, gcm_ctx_destroy) == 0;
+    if (!alg_sha256 || !alg_gcm || !alg_hmac || !alg_hkdf || !gcm_ctx_key_ok)
+        nhid_error(MOD, "OpenSSL algorithm fetch failed (is the default provider loaded?)");
+}
+
+static void algs_ensure(void)
+{
+    pthread_once(&algs_once, algs_init);
+}
+
+/* ---- randomness --------------------------------------------------------- */
+
+int nhid_random_bytes(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        int chunk = len > INT_MAX ? INT_MAX : (int)len;
+        if (RAND_priv_bytes(p, chunk) != 1) {
+            nhid_error(MOD, "RAND_priv_bytes failed");
+            return NHID_ERR_CRYPTO;
+        }
+        p += chunk;
+        len -= (size_t)chunk;
+    }
+    return NHID_OK;
+}
+
+int nhid_random_token(const char *prefix, char out[NHID_TOKEN_MAX])
+{
+    int rc = NHID_OK;
+    uint8_t raw[32];
+    char *enc = NULL;
+    size_t plen = prefix ? strlen(prefix) : 0;
+
+    /* 32 bytes are 43 base64url characters. */
+    if (plen + 43 + 1 > NHID_TOKEN_MAX)
+        NHID_FAIL(NHID_ERR_TOO_LARGE);
+    NHID_TRY(nhid_random_bytes(raw, sizeof(raw)));
+    NHID_TRY(nhid_base64url_encode(raw, sizeof(raw), &enc));
+    if (plen)
+        memcpy(out, prefix, plen);
+    memcpy(out + plen, enc, 44); /* 43 characters and the NUL */
+out:
+    nhid_wipe(raw, sizeof(raw));
+    if (enc)
+        nhid_free_secret_str(enc);
+    return rc;
+}
+
+int nhid_uuid(char out[37])
+{
+    uint8_t u[16];
+    char hex[33];
+
+    if (RAND_bytes(u, sizeof(u)) != 1)
+        return NHID_ERR_CRYPTO;
+    /* RFC 4122 §4.4: version 4 in the high nibble of octet 6, variant 10 in octet 8. */
+    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
+    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
+    nhid_hex_encode(u, sizeof(u), hex);
+    memcpy(out, hex, 8);
+    out[8] = '-';
+    memcpy(out + 9, hex + 8, 4);
+    out[13] = '-';
+    memcpy(out + 14, hex + 12, 4);
+    out[18] = '-';
+    memcpy(out + 19, hex + 16, 4);
+    out[23] = '-';
+    memcpy(out + 24, hex + 20, 12);
+    out[36] = '\0';
+    return NHID_OK;
+}
+
+/* ---- hashes, HMAC, HKDF ------------------------------------------------- */
+
+/*
+ * The hash functions return void by contract. OpenSSL can only fail here on
+ * allocation failure; the output is then filled with random bytes so that a
+ * failed computation can never compare equal to a stored digest.
+ */
+static void digest_failed(const char *what, uint8_t out[NHID_SHA256_LEN])
+{
+    nhid_error(MOD, "%s failed (out of memory?)", what);
+    if (RAND_bytes(out, NHID_SHA256_LEN) != 1)
+        memset(out, 0xa5, NHID_SHA256_LEN);
+}
+
+void nhid_sha256(const void *data, size_t len, uint8_t out[NHID_SHA256_LEN])
+{
+    unsigned int mdlen = 0;
+    algs_ensure();
+    if (!alg_sha256 || EVP_Digest(data, len, out, &mdlen, alg_sha256, NULL) != 1 ||
+        mdlen != NHID_SHA256_LEN)
+        digest_failed("SHA-256", out);
+}
+
+void nhid_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t len,
+                      uint8_t out[NHID_SHA256_LEN])
+{
+    EVP_MAC_CTX *ctx = NULL;
+    size_t outl = 0;
+    static const uint8_t empty_key[1] = {0};
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+
+    algs_ensure();
+    /* RFC 2104 allows an empty key; OpenSSL wants a non-NULL pointer. */
+    if (key == NULL || keylen == 0) {
+        key = empty_key;
+        keylen = 0;
+    }
+    if (!alg_hmac || (ctx = EVP_MAC_CTX_new(alg_hmac)) == NULL ||
+        EVP_MAC_init(ctx, key, keylen, params) != 1 || EVP_MAC_update(ctx, data, len) != 1 ||
+        EVP_MAC_final(ctx, out, &outl, NHID_SHA256_LEN) != 1 || outl != NHID_SHA256_LEN)
+        digest_failed("HMAC-SHA256", out);
+    EVP_MAC_CTX_free(ctx);
+}
+
+int nhid_hkdf_sha256(const uint8_t *key, size_t keylen, const uint8_t *salt, size_t saltlen,
+                     const uint8_t *info, size_t infolen, uint8_t *out, size_t outlen)
+{
+    int rc = NHID_OK;
+    EVP_KDF_CTX *ctx = NULL;
+    OSSL_PARAM params[5];
+    size_t n = 0;
+
+    if (key == NULL || keylen == 0 || out == NULL || outlen == 0 || outlen > 255 * 32)
+        return NHID_ERR_INVALID;
+    algs_ensure();
+    if (!alg_hkdf)
+        NHID_FAIL(NHID_ERR_CRYPTO);
+    params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, keylen);
+    if (salt && saltlen)
+        params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt,
+                                                        saltlen);
+    if (info && infolen)
+        params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info,
+                                                        infolen);
+    params[n] = OSSL_PARAM_construct_end();
+    ctx = EVP_KDF_CTX_new(alg_hkdf);
+    NHID_CHECK_ALLOC(ctx);
+    if (EVP_KDF_derive(ctx, out, outlen, params) != 1)
+        NHID_FAIL(NHID_ERR_CRYPTO);
+out:
+    EVP_KDF_CTX_free(ctx);
+    return rc;
+}
+
+/* ---- AES-256-GCM -------------------------------------------------------- */
+
+/*
+ * One EVP_CIPHER_CTX per thread, reused across calls so the data path does
+ * not allocate a context per entry. The context is reset after every
+ * operation, which cleanses the AES key schedule: no thread keeps a copy of
+ * a barrier key after its call returns (sealing must really forget keys).
+ */
+static EVP_CIPHER_CTX *gcm_ctx(void)
+{
+    EVP_CIPHER_CTX *ctx;
+
+    algs_ensure();
+    if (!alg_gcm || !gcm_ctx_key_ok)
+        return NULL;
+    ctx = pthread_getspecific(gcm_ctx_key);
+    if (ctx == NULL) {
+        ctx = EVP_CIPHER_CTX_new();
+        if (ctx == NULL)
+            return NULL;
+        if (pthread_setspecific(gcm_ctx_key, ctx) != 0) {
+            EVP_CIPHER_CTX_free(ctx);
+            return NULL;
+        }
+    }
+    return ctx;
+}
+
+int nhid_aead_seal_to(const uint8_t key[NHID_AES256_KEY_LEN], const uint8_t *aad, size_t aadlen,
+                      const uint8_t *pt, size_t ptlen, uint8_t *out)
+{
+    int rc = NHID_OK;
+    EVP_CIPHER_CTX *ctx = NULL;
+    uint8_t *nonce = out, *ct = out + NHID_GCM_NONCE_LEN, *tag = ct + ptlen;
+    int n = 0;
+
+    if (key == NULL || out == NULL || (pt == NULL && ptlen > 0) || (aad == NULL && aadlen > 0))
+        return NHID_ERR_INVALID;
+    if (ptlen > NHID_AEAD_MAX || aadlen > INT_MAX)
+        return NHID_ERR_TOO_LARGE;
+    /* NIST SP 800-38D §8.2.2: a random 96-bit IV per encryption. */
+    if (RAND_bytes(nonce, NHID_GCM_NONCE_LEN) != 1)
+        return NHID_ERR_CRYPTO;
+    ctx = gcm_ctx();
+    if (ctx == NULL)
+        return NHID_ERR_NOMEM;
+    if (EVP_EncryptInit_ex2(ctx, alg_gcm, key, nonce, NULL) != 1)
+        NHID_FAIL(NHID_ERR_CRYPTO);
+    if (aadlen > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aadlen) != 1)
+        NHID_FAIL(NHID_ERR_CRYPTO);
+    if (ptlen > 0 && EVP_EncryptUpdate(ctx, ct, &n, pt, (int)ptlen) != 1)
+        NHID_FAIL(NHID_ERR_CRYPTO);
+    if (EVP_EncryptFinal_ex(ctx, ct + ptlen, &n) != 1)
+        NHID_FAIL(NHID_ERR_CRYPTO);
+    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, NHID_GCM_TAG_LEN, tag) != 1)
+        NHID_FAIL(NHID_ERR_CRYPTO);
+out:
+    EVP_CIPHER_CTX_reset(ctx);
+    if (rc < 0)
+        nhid_wipe(out, ptlen + NHID_AEAD_OVERHEAD);
+    return rc;
+}
+
+int nhid_aead_open_to(const uint8_t key[NHID_AES256_KEY_LEN], const uint8_t *aad, size_t aadlen,
+                      const uint8_t *in, size_t inlen, uint8_t *pt)
+{
+    int rc = NHID_OK;
+    EVP_CIPHER_CTX *ctx = NULL;
+    size_t ctlen;
+    const uint8_t *nonce = in, *ct, *tag;
+    int n = 0;
+
+    if (key == NULL || in == NULL || (aad == NULL && aadlen > 0))
+        return NHID_ERR_INVALID;
+    /* A blob too short to hold nonce and tag cannot be authentic. */
+    if (inlen < NHID_AEAD_OVERHEAD)
+        return NHID_ERR_TAMPERED;
+    ctlen = inlen - NHID_AEAD_OVERHEAD;
+    if (ctlen > NHID_AEAD_MAX || aadlen > INT_MAX)
+        return NHID_ERR_TOO_LARGE;
+    if (pt == NULL && ctlen > 0)
+        return NHID_ERR_INVALID;
+    ct = in + NHID_GCM_NONCE_LEN;
+    tag = ct + ctlen;
+    ctx = gcm_ctx();
+    if (ctx == NULL)
+        return NHID_ERR_NOMEM;
+    if (EVP_DecryptInit_ex2(ctx, alg_gcm, key, nonce, NULL) != 1)
+        NHID_FAIL(NHID_ERR_CRYPTO);
+    if (aadlen > 0 && EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aadlen) != 1)
+        NHID_FAIL(NHID_ERR_CRYPTO);
+    if (ctlen > 0 && EVP_DecryptUpdate(ctx, pt, &n, ct, (int)ctlen) != 1)
+        NHID_FAIL(NHID_ERR_CRYPTO);
+    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, NHID_GCM_TAG_LEN, (void *)tag) != 1)
+        NHID_FAIL(NHID_ERR_CRYPTO);
+    /* SP 800-38D §7.2 step 8: release nothing unless the tag verifies. */
+    if (EVP_DecryptFinal_ex(ctx, pt ? pt + ctlen : NULL, &n) != 1)
+        NHID_FAIL(NHID_ERR_TAMPERED);
+out:
+    EVP_CIPHER_CTX_reset(ctx);
+    if (rc < 0 && pt)
+        nhid_wipe(pt, ctlen);
+    return rc;
+}
+
+int nhid_aead_seal(const uint8_t key[NHID_AES256_KEY_LEN], const uint8_t *aad, size_t aadlen,
+                   const uint8_t *pt, size_t ptlen, uint8_t **out, size_t *outlen)
+{
+    int rc = NHID_OK;
+    uint8_t *buf = NULL;
+
+    if (out == NULL || outlen == NULL)
+        return NHID_ERR_INVALID;
+    if (ptlen > NHID_AEAD_MAX)
+        return NHID_ERR_TOO_LARGE;
+    buf = malloc(ptlen + NHID_AEAD_OVERHEAD);
+    NHID_CHECK_ALLOC(buf);
+    NHID_TRY(nhid_aead_seal_to(key, aad, aadlen, pt, ptlen, buf));
+    *out = buf;
+    *outlen = ptlen + NHID_AEAD_OVERHEAD;
+    buf = NULL;
+out:
+    free(buf);
+    return rc;
+}
+
+int nhid_aead_open(const uint8_t key[NHID_AES256_KEY_LEN], const uint8_t *aad, size_t aadlen,
+                   const uint8_t *in, size_t inlen, uint8_t **pt, size_t *ptlen)
+{
+    int rc = NHID_OK;
+    uint8_t *buf = NULL;
+    size_t len;
+
+    if (pt == NULL || ptlen == NULL || in == NULL)
+        return NHID_ERR_INVALID;
+    if (inlen < NHID_AEAD_OVERHEAD)
+        return NHID_ERR_TAMPERED;
+    len = inlen - NHID_AEAD_OVERHEAD;
+    if (len > NHID_AEAD_MAX)
+        return NHID_ERR_TOO_LARGE;
+    buf = malloc(len ? len : 1);
+    NHID_CHECK_ALLOC(buf);
+    NHID_TRY(nhid_aead_open_to(key, aad, aadlen, in, inlen, buf));
+    *pt = buf;
+    *ptlen = len;
+    buf = NULL;
+out:
+    free(buf); /* already wiped by nhid_aead_open_to on failure */
+    return rc;
+}
+
+/* ---- base64 (RFC 4648) -------------------------------------------------- */
+
+static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int b64_encode(const uint8_t *in, size_t len, const char *alphabet, bool pad, char **out)
+{
+    size_t full = len / 3, rem = len % 3, olen, o = 0;
+    char *buf;
+
+    if (out == NULL || (in == NULL && len > 0))
+        return NHID_ERR_INVALID;
+    if (len > (SIZE_MAX / 4) * 3 - 3)
+        return NHID_ERR_TOO_LARGE;
+    olen = full * 4 + (rem ? (pad ? 4 : rem + 1) : 0);
+    buf = malloc(olen + 1);
+    if (buf == NULL)
+        return NHID_ERR_NOMEM;
+    for (size_t i = 0; i < full; i++) {
+        uint32_t v = (uint32_t)in[3 * i] << 16 | (uint32_t)in[3 * i + 1] << 8 | in[3 * i + 2];
+        buf[o++] = alphabet[(v >> 18) & 63];
+        buf[o++] = alphabet[(v >> 12) & 63];
+        buf[o++] = alphabet[(v >> 6) & 63];
+        buf[o++] = alphabet[v & 63];
+    }
+    if (rem) {
+        uint32_t v = (uint32_t)in[3 * full] << 16;
+        if (rem == 2)
+            v |= (uint32_t)in[3 * full + 1] << 8;
+        buf[o++] = alphabet[(v >> 18) & 63];
+        buf[o++] = alphabet[(v >> 12) & 63];
+        if (rem == 2)
+            buf[o++] = alphabet[(v >> 6) & 63];
+        else if (pad)
+            buf[o++] = '=';
+        if (pad)
+            buf[o++] = '=';
+    }
+    buf[o] = '\0';
+    *out = buf;
+    return NHID_OK;
+}
+
+int nhid_base64_encode(const uint8_t *in, size_t len, char **out)
+{
+    return b64_encode(in, len, b64_std, true, out);
+}
+
+int nhid_base64url_encode(const uint8_t *in, size_t len, char **out)
+{
+    return b64_encode(in, len, b64_url, false, out);
+}
+
+/* Value of one base64 character in either alphabet, or -1. */
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/*
+ * Strict decoder: no whitespace, padding only at the end and only as much
+ * as the length requires, and the unused low bits of the last character
+ * must be zero (RFC 4648 §3.5, so one value has one encoding).
+ */
+int nhid_base64_decode(const char *in, size_t inlen, uint8_t **out, size_t *outlen)
+{
+    size_t n = inlen, rem, olen, o = 0;
+    uint8_t *buf;
+    uint32_t acc = 0;
+    int bits = 0;
+
+    if (out == NULL || outlen == NULL || (in == NULL && inlen > 0))
+        return NHID_ERR_INVALID;
+    /* Strip padding: at most two '=', and the padded length must be a multiple of 4. */
+    if (n > 0 && in[n - 1] == '=') {
+        size_t pads = (n > 1 && in[n - 2] == '=') ? 2 : 1;
+        if (n % 4 != 0)
+            return NHID_ERR_INVALID;
+        n -= pads;
+    }
+    rem = n % 4;
+    if (rem == 1)
+        return NHID_ERR_INVALID;
+    olen = (n / 4) * 3 + (rem ? rem - 1 : 0);
+    buf = malloc(olen ? olen : 1);
+    if (buf == NULL)
+        return NHID_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64_value((unsigned char)in[i]);
+        if (v < 0) {
+            nhid_free_secret(buf, olen);
+            return NHID_ERR_INVALID;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[o++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (acc != 0) { /* non-zero leftover bits: not a canonical encoding */
+        nhid_free_secret(buf, olen);
+        return NHID_ERR_INVALID;
+    }
+    *out = buf;
+    *outlen = o;
+    return NHID_OK;
+}
