@@ -137,7 +137,7 @@ struct nhid_response {
 typedef int (*nhid_handler_fn)(struct nhid_request *req, struct nhid_response *resp);
 
 struct nhid_route {
-    const char *pattern;  /* "sys/audit/:name", "secret/data/*path" (* = rest of path) */
+    const char *pattern;  /* "sys/audit/:name", or "secret/data/" then "*path" = rest of path */
     unsigned methods;     /* enum nhid_method bits */
     unsigned flags;       /* enum nhid_route_flags bits */
     nhid_handler_fn handler;
@@ -268,3 +268,44 @@ NHID_MUST_CHECK int nhid_core_write(struct nhid_core *core,
 void **nhid_core_state(struct nhid_core *core, const char *engine_name);
 
 #endif /* NHID_ENGINE_H */
+
+/* ---- routing (used by the HTTP pipeline) -------------------------------- */
+
+struct nhid_router;
+
+/* Build the routing table from the engines (patterns are validated). */
+NHID_MUST_CHECK int nhid_router_new(const struct nhid_engine *const *engines, size_t n,
+                                    struct nhid_router **out);
+void nhid_router_free(struct nhid_router *r);
+
+/*
+ * Match path (already validated, without "/v1/") and method. On a match
+ * returns the route, sets *engine and fills req's params (malloc'd copies,
+ * freed by nhid_request_clear_params). If the path matches but not the
+ * method, returns NULL with *allowed set to the accepted methods (→ 405);
+ * no match at all: NULL with *allowed == 0 (→ 404).
+ */
+const struct nhid_route *nhid_router_match(const struct nhid_router *r, const char *path,
+                                           enum nhid_method method, struct nhid_request *req,
+                                           const struct nhid_engine **engine, unsigned *allowed);
+void nhid_request_clear_params(struct nhid_request *req);
+
+/*
+ * Validate and normalise a request path (after "/v1/"): percent-decoding,
+ * no control characters, no "." or ".." segments, no empty segments
+ * (a single trailing "/" is kept: Vault uses it for LIST). Writes the
+ * decoded path to out. On error a message naming the problem.
+ */
+NHID_MUST_CHECK int nhid_path_normalize(const char *raw, size_t rawlen, char *out, size_t outlen,
+                                        char *errbuf, size_t errlen);
+
+/* "GET"/"LIST"/... for a method bit. */
+const char *nhid_method_name(enum nhid_method m);
+/* Default Cedar action for a method (GET→read, LIST→list, PUT/POST/PATCH→update, DELETE→delete). */
+const char *nhid_method_action(enum nhid_method m);
+
+/* Free everything a response owns and reset it. Safe on a zeroed response. */
+void nhid_response_clear(struct nhid_response *resp);
+/* Free everything the auth/decision own and reset them. */
+void nhid_auth_clear(struct nhid_auth *auth);
+void nhid_decision_clear(struct nhid_decision *d);
