@@ -99,4 +99,44 @@ struct nhid_audit_verify_result {
 NHID_MUST_CHECK int nhid_audit_verify_file(const char *path,
                                            struct nhid_audit_verify_result *res);
 
+/*
+ * Additions beyond the original contract (docs/audit.md):
+ *
+ * The kind of the first problem found, for programs (the CLI's JSON
+ * output). nhid_audit_problem_name() gives its stable lower-case name
+ * ("ok", "edited", "missing", "reordered", "inserted", "truncated",
+ * "malformed"); never NULL.
+ */
+enum nhid_audit_problem {
+    NHID_AUDIT_PROBLEM_NONE = 0,  /* the chain holds */
+    NHID_AUDIT_PROBLEM_EDITED,    /* a line's bytes do not hash to its chain value */
+    NHID_AUDIT_PROBLEM_MISSING,   /* seq jumps forward: record(s) deleted before the line */
+    NHID_AUDIT_PROBLEM_REORDERED, /* seq out of order: records moved or duplicated */
+    NHID_AUDIT_PROBLEM_INSERTED,  /* valid-looking record that does not link: forged/replaced */
+    NHID_AUDIT_PROBLEM_TRUNCATED, /* last line has no newline (crash during a write) */
+    NHID_AUDIT_PROBLEM_MALFORMED, /* a line without seq/prev/chain at its end */
+};
+const char *nhid_audit_problem_name(enum nhid_audit_problem p);
+
+/*
+ * As nhid_audit_verify_file(), also giving the kind of problem (kind may
+ * be NULL). res is filled for NHID_OK and NHID_ERR_TAMPERED; on
+ * NHID_ERR_IO res->problem says what failed (e.g. "cannot open: ...").
+ */
+NHID_MUST_CHECK int nhid_audit_verify_file_ex(const char *path,
+                                              struct nhid_audit_verify_result *res,
+                                              enum nhid_audit_problem *kind);
+/* Verify len bytes of file contents held in memory (fuzzing, tests). */
+NHID_MUST_CHECK int nhid_audit_verify_mem(const void *buf, size_t len,
+                                          struct nhid_audit_verify_result *res,
+                                          enum nhid_audit_problem *kind);
+
+/*
+ * `nhid audit verify [-format=json] FILE...` with argv[0] == "verify".
+ * Prints "FILE: OK, N records" or "FILE: TAMPERED at line L (seq S): ..."
+ * per file. Returns the exit status: 0 all files verified, 1 a file is
+ * tampered (wins over 2), 2 usage or I/O error. -h prints usage (0).
+ */
+int nhid_audit_verify_main(int argc, char **argv);
+
 #endif /* NHID_AUDIT_H */

@@ -1,0 +1,67 @@
+/*
+ * audit_internal — the byte-level record format shared by the writer
+ * (audit.c) and the verifier (audit_verify.c). Private to src/audit/.
+ *
+ * A line is (docs/audit.md, "Byte-level definition"):
+ *
+ *     BODY ,"chain":"<64 lower-case hex>"} \n
+ *
+ * where BODY is the compact JSON object without its closing brace and
+ * ends with  "seq":<decimal>,"prev":"<64 lower-case hex>"  (preceded by
+ * '{' when the record had no other field, by ',' otherwise), and
+ *
+ *     chain = SHA-256(BODY || "}")
+ */
+#ifndef NHID_AUDIT_INTERNAL_H
+#define NHID_AUDIT_INTERNAL_H
+
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AUDIT_HEX_LEN 64
+#define AUDIT_CHAIN_KEY ",\"chain\":\""
+#define AUDIT_CHAIN_KEY_LEN 10
+#define AUDIT_PREV_KEY ",\"prev\":\""
+#define AUDIT_PREV_KEY_LEN 9
+#define AUDIT_SEQ_KEY "\"seq\":"
+#define AUDIT_SEQ_KEY_LEN 6
+/* ,"chain":"<64 hex>"} — the bytes after BODY, without the newline. */
+#define AUDIT_CHAIN_TAIL_LEN (AUDIT_CHAIN_KEY_LEN + AUDIT_HEX_LEN + 2)
+/* ,"prev":"<64 hex>" — the last bytes of BODY. */
+#define AUDIT_PREV_TAIL_LEN (AUDIT_PREV_KEY_LEN + AUDIT_HEX_LEN + 1)
+/* A seq has at most 20 decimal digits (UINT64_MAX). */
+#define AUDIT_SEQ_DIGITS_MAX 20
+
+extern const char nhid_audit_zero_chain[AUDIT_HEX_LEN + 1];
+
+/* The fields found at the end of one line. Pointers point into the line. */
+struct audit_tail {
+    uint64_t seq;
+    const char *prev_hex;  /* AUDIT_HEX_LEN bytes */
+    const char *chain_hex; /* AUDIT_HEX_LEN bytes */
+    size_t body_len;       /* bytes before ,"chain":" */
+};
+
+/*
+ * Find seq, prev and chain by scanning back from the end of one line
+ * (len bytes, no newline). No JSON parsing. Returns NULL and fills *t on
+ * success, or a static description of what is missing.
+ */
+const char *audit_tail_parse(const char *line, size_t len, struct audit_tail *t);
+
+/* Strict lower-case hex of 32 bytes; false on any other character. */
+bool audit_hex32_decode(const char *hex, uint8_t out[32]);
+/* Lower-case hex of 32 bytes, no NUL written. */
+void audit_hex32_encode(const uint8_t in[32], char *out);
+
+/* The process-wide SHA-256 implementation (fetched once). NULL on failure. */
+const EVP_MD *audit_sha256_md(void);
+
+/*
+ * chain = SHA-256(body || "}"), with a caller-owned reusable context.
+ * false if OpenSSL fails.
+ */
+bool audit_chain_hash(EVP_MD_CTX *ctx, const char *body, size_t body_len, uint8_t out[32]);
+
+#endif /* NHID_AUDIT_INTERNAL_H */
