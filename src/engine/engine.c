@@ -99,6 +99,16 @@ out:
     return rc;
 }
 
+size_t nhid_router_count(const struct nhid_router *r)
+{
+    return r->n;
+}
+
+const struct nhid_route *nhid_router_route(const struct nhid_router *r, size_t i)
+{
+    return i < r->n ? r->routes[i].route : NULL;
+}
+
 void nhid_request_clear_params(struct nhid_request *req)
 {
     for (unsigned i = 0; i < req->n_params; i++) {
@@ -182,6 +192,8 @@ const struct nhid_route *nhid_router_match(const struct nhid_router *r, const ch
                 continue;
             if (cr->route->methods & method) {
                 match_route(cr, path, req);
+                if (req)
+                    req->route_index = (int)i;
                 *engine = cr->engine;
                 return cr->route;
             }

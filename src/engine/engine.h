@@ -33,6 +33,8 @@ struct nhid_txn;
 struct nhid_barrier;
 struct nhid_audit;
 struct nhid_core;
+struct nhid_request;
+struct nhid_response;
 
 /* HTTP methods as a bitmask, so a route can accept several. LIST is Vault's. */
 enum nhid_method {
@@ -53,6 +55,7 @@ enum nhid_route_flags {
     NHID_ROUTE_SELF = 1 << 3,      /* acts only on the caller's own token (baseline allows) */
     NHID_ROUTE_RAW_BODY = 1 << 4,  /* body is not JSON; see req->body_raw */
     NHID_ROUTE_NO_AUDIT_DATA = 1 << 5, /* omit request/response data from audit entirely */
+    NHID_ROUTE_NOT_AUDITED = 1 << 6,   /* liveness probes only: sys/health, sys/seal-status */
 };
 
 #define NHID_ROUTE_PARAMS_MAX 8
@@ -71,7 +74,12 @@ struct nhid_auth {
     json_t *metadata;          /* object (owned) */
     json_t *token;             /* the token entry as stored (owned), for auth/token */
     int64_t expires_at;        /* 0 = never */
-    bool consume_use;          /* token has num_uses: pipeline decrements in the write txn */
+    /*
+     * Set by an authenticator whose credential has a use limit: the
+     * pipeline then runs the handler in a write txn and calls consume()
+     * first, in the same txn; a negative result denies the request (403).
+     */
+    int (*consume)(struct nhid_request *req, struct nhid_response *resp);
 };
 
 /* The decision taken by the authorizer, for the audit record. */
@@ -95,6 +103,7 @@ struct nhid_request {
     void *peer_cert;                 /* X509 * of the client, borrowed, or NULL */
     char request_id[37];
     int64_t start_ns;                /* monotonic */
+    int route_index;                 /* index in the routing table (metrics), -1 if none */
 
     /* route match */
     const char *param_names[NHID_ROUTE_PARAMS_MAX];
@@ -204,6 +213,10 @@ struct nhid_core {
     char api_addr[256];          /* externally reachable base URL, e.g. https://127.0.0.1:8200 */
     bool dev;
     struct nhid_limits limits;
+    /* Prometheus text of the HTTP layer's counters (malloc'd), set by http. */
+    char *(*http_metrics)(struct nhid_core *core);
+    void *http;
+    int64_t start_time;          /* Unix seconds when the server started */
     /* Authorization hook (Cedar once loaded). NULL: root-only + baseline. */
     int (*authorize)(struct nhid_core *core, struct nhid_request *req);
     void *authz_state;
@@ -285,6 +298,10 @@ void nhid_router_free(struct nhid_router *r);
  * method, returns NULL with *allowed set to the accepted methods (→ 405);
  * no match at all: NULL with *allowed == 0 (→ 404).
  */
+size_t nhid_router_count(const struct nhid_router *r);
+/* Pattern and methods of route i (for metrics labels). */
+const struct nhid_route *nhid_router_route(const struct nhid_router *r, size_t i);
+
 const struct nhid_route *nhid_router_match(const struct nhid_router *r, const char *path,
                                            enum nhid_method method, struct nhid_request *req,
                                            const struct nhid_engine **engine, unsigned *allowed);

@@ -1,0 +1,597 @@
+/*
+ * http_pipeline — every request goes through the same steps, in order:
+ *
+ *   route → sealed check → decode body → authenticate → authorize
+ *     → handler (inline in a read snapshot, or in a group-commit write txn)
+ *     → audit record (durable before the reply) → reply
+ *
+ * Nothing skips a step: unauthenticated endpoints are flagged on their
+ * route, and the only requests not audited are liveness probes
+ * (NHID_ROUTE_NOT_AUDITED: sys/health, sys/seal-status).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+
+#include "audit/audit.h"
+#include "barrier/barrier.h"
+#include "crypto/crypto.h"
+#include "http/http_internal.h"
+#include "store/store.h"
+
+#define MOD "http"
+
+static void pending_free(struct pending *p)
+{
+    nhid_request_clear_params(&p->req);
+    json_decref(p->req.body);
+    if (p->req.client_token)
+        nhid_free_secret_str(p->req.client_token);
+    nhid_auth_clear(&p->req.auth);
+    nhid_decision_clear(&p->req.decision);
+    nhid_response_clear(&p->resp);
+    if (p->body)
+        nhid_free_secret(p->body, p->req.body_len);
+    free(p->query);
+    free(p->out);
+    free(p);
+}
+
+static enum nhid_method parse_method(const char *m)
+{
+    static const struct {
+        const char *name;
+        enum nhid_method m;
+    } map[] = {{"GET", NHID_M_GET},       {"PUT", NHID_M_PUT},   {"POST", NHID_M_POST},
+               {"DELETE", NHID_M_DELETE}, {"LIST", NHID_M_LIST}, {"PATCH", NHID_M_PATCH},
+               {"HEAD", NHID_M_HEAD}};
+    for (size_t i = 0; i < NHID_ARRAY_LEN(map); i++)
+        if (strcmp(m, map[i].name) == 0)
+            return map[i].m;
+    return 0;
+}
+
+static void methods_list(unsigned bits, char *out, size_t outlen)
+{
+    static const enum nhid_method all[] = {NHID_M_GET,    NHID_M_PUT,  NHID_M_POST,
+                                           NHID_M_DELETE, NHID_M_LIST, NHID_M_PATCH};
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < NHID_ARRAY_LEN(all); i++)
+        if (bits & all[i])
+            used += (size_t)snprintf(out + used, outlen - used, "%s%s", used ? ", " : "",
+                                     nhid_method_name(all[i]));
+}
+
+/* ---- response serialisation --------------------------------------------- */
+
+static void serialise(struct pending *p)
+{
+    struct nhid_response *r = &p->resp;
+    json_t *j = NULL;
+    p->out_type = "application/json";
+    if (r->errors && r->status < 400)
+        r->status = 500;
+    if (r->status == 0)
+        r->status = (r->data || r->auth || r->raw || r->body || r->warnings) ? 200 : 204;
+    if (r->body) {
+        p->out = (char *)r->body;
+        p->out_len = r->body_len;
+        r->body = NULL;
+        p->out_type = r->content_type[0] ? r->content_type : "application/octet-stream";
+        return;
+    }
+    if (r->status == 204)
+        return;
+    if (r->errors) {
+        j = json_pack("{s:O}", "errors", r->errors);
+    } else if (r->raw) {
+        j = json_incref(r->raw);
+    } else {
+        j = json_pack("{s:s, s:s, s:b, s:I, s:O, s:n, s:O, s:O, s:s}", "request_id",
+                      p->req.request_id, "lease_id", r->lease_id ? r->lease_id : "", "renewable",
+                      r->renewable, "lease_duration", (json_int_t)r->lease_duration, "data",
+                      r->data ? r->data : json_null(), "wrap_info", "warnings",
+                      r->warnings ? r->warnings : json_null(), "auth",
+                      r->auth ? r->auth : json_null(), "mount_type", "");
+    }
+    if (j == NULL) {
+        r->status = 500;
+        p->out = strdup("{\"errors\":[\"internal error: cannot encode response\"]}");
+    } else {
+        p->out = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+    }
+    p->out_len = p->out ? strlen(p->out) : 0;
+}
+
+/* ---- audit -------------------------------------------------------------- */
+
+static json_t *audit_record(struct pending *p)
+{
+    struct nhid_request *q = &p->req;
+    struct nhid_response *r = &p->resp;
+    bool omit = p->route && (p->route->flags & NHID_ROUTE_NO_AUDIT_DATA);
+    char ts[NHID_RFC3339_LEN];
+    nhid_time_format_ns(nhid_now_ns(), ts);
+
+    json_t *req = json_pack("{s:s, s:s, s:s, s:i, s:b}", "method", q->method_name, "path",
+                            p->path, "remote_address", q->remote_addr, "remote_port",
+                            (int)q->remote_port, "mtls", q->mtls);
+    if (req && q->body && !omit && json_object_size(q->body) > 0)
+        json_object_set(req, "data", q->body);
+    if (req && q->client_token)
+        json_object_set_new(req, "client_token", json_string(q->client_token));
+
+    json_t *auth = json_pack("{s:b}", "authenticated", q->auth.authenticated);
+    if (auth && q->auth.authenticated) {
+        json_object_set_new(auth, "method", json_string(q->auth.method ? q->auth.method : ""));
+        json_object_set_new(auth, "accessor", json_string(q->auth.accessor));
+        if (q->auth.identity[0])
+            json_object_set_new(auth, "identity", json_string(q->auth.identity));
+        if (q->auth.entity_id[0])
+            json_object_set_new(auth, "entity_id", json_string(q->auth.entity_id));
+        if (q->auth.policies)
+            json_object_set(auth, "policies", q->auth.policies);
+        json_object_set_new(auth, "root", json_boolean(q->auth.root));
+    }
+    json_t *dec = json_pack("{s:b, s:s}", "allowed", q->decision.allowed, "reason",
+                            q->decision.reason);
+    if (dec && q->decision.policies)
+        json_object_set(dec, "policies", q->decision.policies);
+    if (dec && q->decision.errors)
+        json_object_set(dec, "errors", q->decision.errors);
+
+    json_t *resp = json_pack("{s:i}", "status", r->status);
+    if (resp && !omit && r->data)
+        json_object_set(resp, "data", r->data);
+    if (resp && r->auth)
+        json_object_set(resp, "auth", r->auth);
+    if (resp && r->errors)
+        json_object_set(resp, "errors", r->errors);
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:o*, s:o*, s:o*, s:o*, s:I}", "time", ts, "type",
+                            "response", "request_id", q->request_id, "request", req, "auth", auth,
+                            "decision", dec, "response", resp, "duration_us",
+                            (json_int_t)((nhid_mono_ns() - q->start_ns) / 1000));
+    if (rec && r->audit_extra)
+        json_object_update(rec, r->audit_extra);
+    return rec;
+}
+
+static void audit_done(int rc, void *arg)
+{
+    struct pending *p = arg;
+    p->audit_rc = rc;
+    p->stage = 2;
+    http_loop_post(p->loop, p);
+}
+
+static void reply(struct pending *p)
+{
+    struct conn *c = p->conn;
+    int status = p->resp.status;
+    const char *type = p->out_type ? p->out_type : "application/json";
+    http_metrics_record(p->loop, p->req.route_index, status,
+                        nhid_mono_ns() - p->req.start_ns);
+    if (status == 204)
+        http_conn_respond(c, 204, type, p->extra_headers, "", 0);
+    else
+        http_conn_respond(c, status, type, p->extra_headers, p->out ? p->out : "",
+                          p->out_len);
+    pending_free(p);
+}
+
+/* The handler has run: serialise, audit (durably), then reply. */
+static void finish(struct pending *p)
+{
+    if (p->resp.location[0])
+        snprintf(p->extra_headers, sizeof(p->extra_headers), "Location: %s\r\n",
+                 p->resp.location);
+    serialise(p);
+    struct nhid_audit *audit = p->req.core->audit;
+    bool audited = !(p->route && (p->route->flags & NHID_ROUTE_NOT_AUDITED));
+    if (audited && audit && nhid_audit_device_count(audit) > 0) {
+        json_t *rec = audit_record(p);
+        if (rec == NULL || nhid_audit_submit(audit, rec, audit_done, p) < 0) {
+            p->audit_rc = NHID_ERR_IO;
+            p->stage = 2;
+            http_pipeline_complete(p);
+        }
+        return;
+    }
+    reply(p);
+}
+
+/* Audit could not write: the response is withheld (fail closed). */
+static void fail_closed(struct pending *p)
+{
+    nhid_error(MOD, "audit devices could not record request %s; refusing it (fail closed)",
+               p->req.request_id);
+    free(p->out);
+    p->out = strdup("{\"errors\":[\"audit log unavailable: the request was refused "
+                    "because it could not be recorded\"]}");
+    p->out_len = p->out ? strlen(p->out) : 0;
+    p->out_type = "application/json";
+    p->resp.status = 500;
+    p->extra_headers[0] = '\0';
+    reply(p);
+}
+
+void http_pipeline_complete(struct pending *p)
+{
+    if (p->stage == 1) {
+        if (p->store_rc < 0 && p->resp.status < 400) {
+            /* The commit failed: whatever the handler produced never happened. */
+            nhid_response_clear(&p->resp);
+            nhid_resp_error(&p->resp, 500, "storage error: the change was not saved (%s)",
+                            nhid_strerror(p->store_rc));
+        }
+        finish(p);
+        return;
+    }
+    if (p->stage == 2) {
+        if (p->audit_rc < 0) {
+            fail_closed(p);
+            return;
+        }
+        reply(p);
+    }
+}
+
+/* ---- handler execution -------------------------------------------------- */
+
+static int write_job(struct nhid_txn *txn, void *arg)
+{
+    struct pending *p = arg;
+    int rc;
+    p->req.txn = txn;
+    if (p->req.auth.consume) {
+        rc = p->req.auth.consume(&p->req, &p->resp);
+        if (rc < 0) {
+            if (p->resp.status < 400)
+                nhid_resp_error(&p->resp, 403, "permission denied");
+            p->req.txn = NULL;
+            return rc;
+        }
+    }
+    rc = p->route->handler(&p->req, &p->resp);
+    p->req.txn = NULL;
+    if (rc < 0 && p->resp.status < 400)
+        nhid_resp_fail(&p->resp, rc, NULL);
+    return rc < 0 ? rc : NHID_OK;
+}
+
+static void write_done(int rc, void *arg)
+{
+    struct pending *p = arg;
+    /* A job that rolled itself back carries its own error response. */
+    p->store_rc = (rc < 0 && p->resp.status >= 400) ? NHID_OK : rc;
+    p->stage = 1;
+    http_loop_post(p->loop, p);
+}
+
+/* Authenticate with each engine's authenticator, in registration order. */
+static int authenticate(struct pending *p)
+{
+    struct nhid_core *core = p->req.core;
+    for (size_t i = 0; i < core->n_engines; i++) {
+        const struct nhid_engine *e = core->engines[i];
+        if (e->authenticate == NULL)
+            continue;
+        int rc = e->authenticate(&p->req, &p->resp);
+        if (rc < 0) {
+            if (p->resp.status < 400)
+                nhid_resp_error(&p->resp, 403, "permission denied");
+            return rc;
+        }
+        if (p->req.auth.authenticated)
+            return NHID_OK;
+    }
+    return NHID_OK;
+}
+
+static int authorize(struct pending *p)
+{
+    struct nhid_request *q = &p->req;
+    struct nhid_core *core = q->core;
+    if (p->route->flags & NHID_ROUTE_UNAUTH) {
+        q->decision.allowed = true;
+        snprintf(q->decision.reason, sizeof(q->decision.reason), "unauthenticated endpoint");
+        return NHID_OK;
+    }
+    if (!q->auth.authenticated) {
+        snprintf(q->decision.reason, sizeof(q->decision.reason), "no credential");
+        return nhid_resp_error(&p->resp, 403,
+                               "permission denied: missing client token (send X-Vault-Token "
+                               "or Authorization: Bearer, or a trusted client certificate)");
+    }
+    if (q->auth.root) {
+        q->decision.allowed = true;
+        snprintf(q->decision.reason, sizeof(q->decision.reason), "root token");
+        return NHID_OK;
+    }
+    if (core->authorize) {
+        int rc = core->authorize(core, q);
+        if (rc < 0 || !q->decision.allowed)
+            return nhid_resp_error(&p->resp, 403, "permission denied");
+        return NHID_OK;
+    }
+    if (p->route->flags & NHID_ROUTE_SELF) {
+        q->decision.allowed = true;
+        snprintf(q->decision.reason, sizeof(q->decision.reason), "baseline: own token");
+        return NHID_OK;
+    }
+    snprintf(q->decision.reason, sizeof(q->decision.reason), "default deny");
+    return nhid_resp_error(&p->resp, 403, "permission denied");
+}
+
+static void run(struct pending *p)
+{
+    struct nhid_request *q = &p->req;
+    struct nhid_core *core = q->core;
+    const struct nhid_route *rt = p->route;
+    char err[256];
+
+    if (nhid_barrier_sealed(core->barrier) && !(rt->flags & NHID_ROUTE_SEALED_OK)) {
+        nhid_resp_error(&p->resp, 503, "nhid is sealed: unseal it with `nhid operator unseal`");
+        finish(p);
+        return;
+    }
+    /* Body: a JSON object (empty body = {}) unless the route takes raw bytes. */
+    if (!(rt->flags & NHID_ROUTE_RAW_BODY)) {
+        if (q->body_len == 0) {
+            q->body = json_object();
+        } else {
+            json_error_t jerr;
+            q->body = json_loadb((const char *)q->body_raw, q->body_len, 0, &jerr);
+            if (q->body == NULL) {
+                nhid_resp_error(&p->resp, 400,
+                                "malformed JSON body: %s (line %d, column %d)", jerr.text,
+                                jerr.line, jerr.column);
+                finish(p);
+                return;
+            }
+            if (!json_is_object(q->body)) {
+                nhid_resp_error(&p->resp, 400, "request body must be a JSON object");
+                finish(p);
+                return;
+            }
+        }
+    }
+    struct nhid_txn *txn = NULL;
+    if (nhid_store_read_begin(core->store, &txn) < 0) {
+        nhid_resp_error(&p->resp, 500, "storage unavailable");
+        finish(p);
+        return;
+    }
+    q->txn = txn;
+    if (authenticate(p) < 0 || authorize(p) < 0) {
+        q->txn = NULL;
+        nhid_store_read_end(txn);
+        finish(p);
+        return;
+    }
+    (void)err;
+    if ((rt->flags & NHID_ROUTE_WRITE) || q->auth.consume) {
+        q->txn = NULL;
+        nhid_store_read_end(txn);
+        /* Fail closed early: do not change state that could not be audited. */
+        if (core->audit && nhid_audit_device_count(core->audit) > 0 &&
+            !nhid_audit_healthy(core->audit)) {
+            nhid_resp_error(&p->resp, 503,
+                            "audit log unavailable: changes are refused until an audit "
+                            "device can write again");
+            finish(p);
+            return;
+        }
+        if (nhid_store_submit(core->store, write_job, write_done, p) < 0) {
+            nhid_resp_error(&p->resp, 503, "storage is shutting down");
+            finish(p);
+        }
+        return;
+    }
+    int rc = rt->handler(q, &p->resp);
+    if (rc < 0 && p->resp.status < 400)
+        nhid_resp_fail(&p->resp, rc, NULL);
+    q->txn = NULL;
+    nhid_store_read_end(txn);
+    finish(p);
+}
+
+void http_pipeline_dispatch(struct conn *c, char *body, size_t body_len)
+{
+    struct nhid_http *srv = c->loop->srv;
+    struct pending *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        nhid_free_secret(body, body_len);
+        http_conn_respond(c, 500, "application/json", NULL, "{\"errors\":[\"out of memory\"]}",
+                          28);
+        return;
+    }
+    p->loop = c->loop;
+    p->conn = c;
+    p->body = body;
+    struct nhid_request *q = &p->req;
+    q->core = srv->core;
+    q->start_ns = nhid_mono_ns();
+    q->route_index = -1;
+    q->remote_addr = c->remote;
+    q->remote_port = c->remote_port;
+    q->tls = true;
+    q->mtls = c->mtls;
+    q->peer_cert = c->peer;
+    q->body_raw = (const uint8_t *)body;
+    q->body_len = body_len;
+    q->method_name = c->head.method;
+    q->path = p->path;
+    if (nhid_uuid(q->request_id) < 0)
+        snprintf(q->request_id, sizeof(q->request_id), "00000000-0000-4000-8000-000000000000");
+
+    /* Credential: X-Vault-Token, or Authorization: Bearer (RFC 6750 §2.1). */
+    const char *tok = nhid_http_header(&c->head, "X-Vault-Token");
+    const char *authz = nhid_http_header(&c->head, "Authorization");
+    if ((tok == NULL || *tok == '\0') && authz && strncasecmp(authz, "Bearer ", 7) == 0)
+        tok = authz + 7;
+    if (tok && *tok)
+        q->client_token = strdup(tok);
+
+    enum nhid_method m = parse_method(c->head.method);
+    /* Target: "/v1/<path>[?query]" */
+    const char *target = c->head.target;
+    const char *qmark = strchr(target, '?');
+    size_t tlen = qmark ? (size_t)(qmark - target) : strlen(target);
+    if (qmark) {
+        p->query = strdup(qmark + 1);
+        q->query = p->query;
+    }
+    char err[256];
+    if (m == 0) {
+        q->method_name = c->head.method;
+        nhid_resp_error(&p->resp, 405, "method %.16s is not supported", c->head.method);
+        snprintf(p->path, sizeof(p->path), "%.*s", (int)(tlen < 200 ? tlen : 200), target);
+        finish(p);
+        return;
+    }
+    if (tlen < 4 || strncmp(target, "/v1/", 4) != 0) {
+        snprintf(p->path, sizeof(p->path), "%.*s", (int)(tlen < 200 ? tlen : 200), target);
+        nhid_resp_error(&p->resp, 404, "no handler for \"%s\": API paths start with /v1/",
+                        p->path);
+        finish(p);
+        return;
+    }
+    if (nhid_path_normalize(target + 4, tlen - 4, p->path, sizeof(p->path), err, sizeof(err)) <
+        0) {
+        snprintf(p->path, sizeof(p->path), "(invalid)");
+        nhid_resp_error(&p->resp, 400, "%s", err);
+        finish(p);
+        return;
+    }
+    /* Vault: GET with ?list=true is a LIST. */
+    if (m == NHID_M_GET && q->query) {
+        char *lv = nhid_req_query(q, "list");
+        if (lv && (strcmp(lv, "true") == 0 || strcmp(lv, "1") == 0))
+            m = NHID_M_LIST;
+        free(lv);
+    }
+    q->method = m;
+    q->method_name = nhid_method_name(m);
+    unsigned allowed = 0;
+    p->route = nhid_router_match(srv->router, p->path, m == NHID_M_HEAD ? NHID_M_GET : m, q,
+                                 &p->engine, &allowed);
+    if (p->route == NULL) {
+        if (allowed) {
+            char list[96];
+            methods_list(allowed, list, sizeof(list));
+            snprintf(p->extra_headers, sizeof(p->extra_headers), "Allow: %s\r\n", list);
+            nhid_resp_error(&p->resp, 405, "method %s is not allowed on %s (allowed: %s)",
+                            q->method_name, p->path, list);
+        } else {
+            nhid_resp_error(&p->resp, 404, "no handler for route \"%s\"", p->path);
+        }
+        finish(p);
+        return;
+    }
+    run(p);
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+static const double latency_bounds[HTTP_LATENCY_BUCKETS - 1] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
+
+void http_metrics_record(struct http_loop *l, int route_index, int status, int64_t dur_ns)
+{
+    size_t idx = route_index < 0 ? nhid_router_count(l->srv->router) : (size_t)route_index;
+    struct route_metrics *m = &l->metrics[idx];
+    int cls = status / 100;
+    if (cls < 1 || cls > 5)
+        cls = 5;
+    atomic_fetch_add_explicit(&m->by_class[cls], 1, memory_order_relaxed);
+    double secs = (double)dur_ns / 1e9;
+    size_t b = 0;
+    while (b < HTTP_LATENCY_BUCKETS - 1 && secs > latency_bounds[b])
+        b++;
+    atomic_fetch_add_explicit(&m->latency[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->latency_sum_us, (uint64_t)(dur_ns / 1000),
+                              memory_order_relaxed);
+}
+
+char *http_metrics_render(struct nhid_core *core)
+{
+    struct nhid_http *h = core->http;
+    if (h == NULL)
+        return strdup("");
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL)
+        return NULL;
+    size_t n = nhid_router_count(h->router) + 1;
+    evbuffer_add_printf(b, "# HELP nhid_http_requests_total HTTP requests by route and "
+                           "status class.\n# TYPE nhid_http_requests_total counter\n");
+    for (size_t r = 0; r < n; r++) {
+        const struct nhid_route *rt = nhid_router_route(h->router, r);
+        const char *label = rt ? rt->pattern : "unrouted";
+        for (int cls = 1; cls <= 5; cls++) {
+            uint64_t total = 0;
+            for (unsigned l = 0; l < h->n_loops; l++)
+                total += atomic_load_explicit(&h->loops[l].metrics[r].by_class[cls],
+                                              memory_order_relaxed);
+            if (total)
+                evbuffer_add_printf(b, "nhid_http_requests_total{route=\"%s\",code=\"%dxx\"} %llu\n",
+                                    label, cls, (unsigned long long)total);
+        }
+    }
+    evbuffer_add_printf(b, "# HELP nhid_http_request_duration_seconds Request latency by route.\n"
+                           "# TYPE nhid_http_request_duration_seconds histogram\n");
+    for (size_t r = 0; r < n; r++) {
+        const struct nhid_route *rt = nhid_router_route(h->router, r);
+        const char *label = rt ? rt->pattern : "unrouted";
+        uint64_t buckets[HTTP_LATENCY_BUCKETS] = {0}, sum_us = 0, count = 0;
+        for (unsigned l = 0; l < h->n_loops; l++) {
+            for (size_t k = 0; k < HTTP_LATENCY_BUCKETS; k++)
+                buckets[k] += atomic_load_explicit(&h->loops[l].metrics[r].latency[k],
+                                                   memory_order_relaxed);
+            sum_us += atomic_load_explicit(&h->loops[l].metrics[r].latency_sum_us,
+                                           memory_order_relaxed);
+        }
+        for (size_t k = 0; k < HTTP_LATENCY_BUCKETS; k++)
+            count += buckets[k];
+        if (count == 0)
+            continue;
+        uint64_t cum = 0;
+        for (size_t k = 0; k < HTTP_LATENCY_BUCKETS - 1; k++) {
+            cum += buckets[k];
+            evbuffer_add_printf(b,
+                                "nhid_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                                label, latency_bounds[k], (unsigned long long)cum);
+        }
+        evbuffer_add_printf(b,
+                            "nhid_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+                            "nhid_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+                            "nhid_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                            label, (unsigned long long)count, label, (double)sum_us / 1e6, label,
+                            (unsigned long long)count);
+    }
+    evbuffer_add_printf(b,
+                        "# HELP nhid_http_connections_open Open client connections.\n"
+                        "# TYPE nhid_http_connections_open gauge\nnhid_http_connections_open %u\n"
+                        "# HELP nhid_http_connections_refused_total Connections refused at the limit.\n"
+                        "# TYPE nhid_http_connections_refused_total counter\n"
+                        "nhid_http_connections_refused_total %llu\n"
+                        "# HELP nhid_tls_handshake_failures_total Failed TLS handshakes.\n"
+                        "# TYPE nhid_tls_handshake_failures_total counter\n"
+                        "nhid_tls_handshake_failures_total %llu\n",
+                        atomic_load(&h->open_conns),
+                        (unsigned long long)atomic_load(&h->conns_refused),
+                        (unsigned long long)atomic_load(&h->tls_failures));
+    size_t len = evbuffer_get_length(b);
+    char *out = malloc(len + 1);
+    if (out) {
+        evbuffer_remove(b, out, len);
+        out[len] = '\0';
+    }
+    evbuffer_free(b);
+    return out;
+}
