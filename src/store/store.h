@@ -74,6 +74,15 @@ struct nhid_store *nhid_txn_store(const struct nhid_txn *txn);
 /* *val malloc'd (caller frees; wipe if secret). NHID_ERR_NOT_FOUND if absent. */
 NHID_MUST_CHECK int nhid_txn_get(struct nhid_txn *txn, const char *key, uint8_t **val,
                                  size_t *len);
+/*
+ * Zero-copy get: calls fn with the stored value, borrowed from SQLite and
+ * valid during the call only (never NULL; len may be 0). Returns
+ * NHID_ERR_NOT_FOUND if absent, else fn's return value. fn must not use
+ * txn. (Used by the barrier to decrypt straight into its output.)
+ */
+typedef int (*nhid_value_fn)(const uint8_t *val, size_t len, void *arg);
+NHID_MUST_CHECK int nhid_txn_get_with(struct nhid_txn *txn, const char *key, nhid_value_fn fn,
+                                      void *arg);
 /* Insert or replace. Only in a writable txn (NHID_ERR_INTERNAL otherwise). */
 NHID_MUST_CHECK int nhid_txn_put(struct nhid_txn *txn, const char *key, const uint8_t *val,
                                  size_t len);
