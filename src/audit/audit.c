@@ -683,21 +683,25 @@ static void process_batch(struct nhid_audit *a, struct audit_item **items, size_
 
     /* A batch that reached every enabled device (maybe none) restores health. */
     atomic_store(&a->healthy, !failed);
-    /* Completions run without locks: they may submit or enable/disable. */
+    /* Counters first, so a completed caller sees them updated. */
     for (size_t i = 0; i < n; i++) {
         struct audit_item *it = items[i];
-        int rc = it->rc < 0 ? it->rc : failed ? NHID_ERR_IO : NHID_OK;
-        if (rc == NHID_OK)
+        it->rc = it->rc < 0 ? it->rc : failed ? NHID_ERR_IO : NHID_OK;
+        if (it->rc == NHID_OK)
             ok++;
         else
             bad++;
-        json_decref(it->rec);
-        if (it->done != NULL)
-            it->done(rc, it->arg);
-        free(it);
     }
     atomic_fetch_add(&a->records, ok);
     atomic_fetch_add(&a->failures, bad);
+    /* Completions run without locks: they may submit or enable/disable. */
+    for (size_t i = 0; i < n; i++) {
+        struct audit_item *it = items[i];
+        json_decref(it->rec);
+        if (it->done != NULL)
+            it->done(it->rc, it->arg);
+        free(it);
+    }
 }
 
 static void *audit_thread(void *arg)
