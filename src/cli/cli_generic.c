@@ -8,9 +8,23 @@ int cli_cmd_read(struct cli_ctx *ctx, int argc, char **argv)
     int rc = cli_begin(ctx, argc, argv, NULL, 1, 1);
     if (rc != CLI_CONTINUE)
         return rc;
+    struct cli_client *c = cli_client_get(ctx);
+    if (c == NULL)
+        return CLI_EXIT_USAGE;
+    long status;
     json_t *resp = NULL;
-    if (cli_call(ctx, "GET", ctx->args[0], NULL, &resp) < 0)
+    if (cli_request(c, "GET", ctx->args[0], NULL, &status, &resp) < 0)
         return CLI_EXIT_ERROR;
+    if (status < 200 || status > 299) {
+        /* Vault answers a missing secret with 404 and no messages. */
+        if (status == 404 && json_array_size(json_object_get(resp, "errors")) == 0)
+            fprintf(ctx->err, "No value found at %s\n", ctx->args[0]);
+        else
+            (void)cli_print_api_error(ctx->err, "GET", cli_client_last_url(c), status, resp,
+                                      NULL);
+        cli_json_free(resp);
+        return CLI_EXIT_ERROR;
+    }
     if (resp == NULL) {
         fprintf(ctx->err, "No value found at %s\n", ctx->args[0]);
         return CLI_EXIT_ERROR;

@@ -327,8 +327,10 @@ int cli_request_raw(struct cli_client *c, const char *method, const char *path,
         if (nhid_fmt(ct, sizeof(ct), "Content-Type: %s", content_type) < 0)
             return NHID_ERR_INVALID;
         hdrs = curl_slist_append(hdrs, ct);
-        NHID_CHECK_ALLOC(hdrs);
+    } else {
+        hdrs = curl_slist_append(hdrs, "Content-Type:"); /* no form type for an empty body */
     }
+    NHID_CHECK_ALLOC(hdrs);
     hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
     NHID_CHECK_ALLOC(hdrs);
     if (c->token) {

@@ -355,7 +355,7 @@ int cli_print_object_table(FILE *f, json_t *obj)
 /* Compact JSON of v ("[\"default\"]"), as Vault prints policy lists in token tables. */
 static char *json_compact(const json_t *v)
 {
-    if (v == NULL)
+    if (v == NULL || json_is_null(v))
         return nhid_strdup("[]");
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
