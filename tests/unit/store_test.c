@@ -1,0 +1,722 @@
+/* store_test — the SQLite store: CRUD, ordered scans, group commit, snapshots. */
+#include <dirent.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store/store.h"
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    struct nhid_store *st;
+};
+
+static int open_store(struct fixture *f, bool durable)
+{
+    struct nhid_store_config cfg = {.backend = "sqlite", .path = f->path, .durable = durable};
+    return nhid_store_open(&cfg, &f->st);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -1;
+    strcpy(f->dir, "/tmp/nhid-store-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    snprintf(f->path, sizeof(f->path), "%s/nhid.db", f->dir);
+    if (open_store(f, true) != NHID_OK)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    DIR *d;
+    struct dirent *e;
+    char p[512];
+
+    nhid_store_close(f->st);
+    d = opendir(f->dir);
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
+        unlink(p);
+    }
+    if (d)
+        closedir(d);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+struct kv {
+    const char *key;
+    const char *val; /* NULL: delete */
+};
+
+struct kvs {
+    const struct kv *items;
+    size_t n;
+};
+
+static int put_job(struct nhid_txn *txn, void *arg)
+{
+    const struct kvs *k = arg;
+    for (size_t i = 0; i < k->n; i++) {
+        int rc = k->items[i].val
+                     ? nhid_txn_put(txn, k->items[i].key, (const uint8_t *)k->items[i].val,
+                                    strlen(k->items[i].val))
+                     : nhid_txn_delete(txn, k->items[i].key);
+        if (rc < 0)
+            return rc;
+    }
+    return NHID_OK;
+}
+
+static void put1(struct nhid_store *st, const char *key, const char *val)
+{
+    struct kv item = {key, val};
+    struct kvs k = {&item, 1};
+    assert_int_equal(nhid_store_write(st, put_job, &k), NHID_OK);
+}
+
+/* Read key in a fresh read txn; returns malloc'd NUL-terminated copy or NULL if absent. */
+static char *get1(struct nhid_store *st, const char *key)
+{
+    struct nhid_txn *txn = NULL;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    char *s = NULL;
+    int rc;
+
+    assert_int_equal(nhid_store_read_begin(st, &txn), NHID_OK);
+    rc = nhid_txn_get(txn, key, &v, &n);
+    nhid_store_read_end(txn);
+    if (rc == NHID_ERR_NOT_FOUND)
+        return NULL;
+    assert_int_equal(rc, NHID_OK);
+    s = malloc(n + 1);
+    memcpy(s, v, n);
+    s[n] = '\0';
+    free(v);
+    return s;
+}
+
+struct collect {
+    char keys[64][64];
+    char vals[64][64];
+    size_t n;
+    size_t stop_after; /* 0: never */
+};
+
+static int collect_cb(const char *key, const uint8_t *val, size_t len, void *arg)
+{
+    struct collect *c = arg;
+    assert_true(c->n < 64);
+    snprintf(c->keys[c->n], 64, "%s", key);
+    if (val) {
+        memcpy(c->vals[c->n], val, len < 63 ? len : 63);
+        c->vals[c->n][len < 63 ? len : 63] = '\0';
+    } else {
+        strcpy(c->vals[c->n], "(null)");
+    }
+    c->n++;
+    return c->stop_after && c->n >= c->stop_after;
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+static void test_put_get_delete(void **state)
+{
+    struct fixture *f = *state;
+    char *v;
+
+    assert_null(get1(f->st, "a"));
+    put1(f->st, "a", "one");
+    v = get1(f->st, "a");
+    assert_string_equal(v, "one");
+    free(v);
+    put1(f->st, "a", "two"); /* replace */
+    v = get1(f->st, "a");
+    assert_string_equal(v, "two");
+    free(v);
+    put1(f->st, "a", NULL);
+    assert_null(get1(f->st, "a"));
+    put1(f->st, "a", NULL); /* deleting an absent key is fine */
+
+    /* A zero-length value is a value, not an absence. */
+    put1(f->st, "empty", "");
+    v = get1(f->st, "empty");
+    assert_non_null(v);
+    assert_string_equal(v, "");
+    free(v);
+}
+
+static void test_scan_ordering(void **state)
+{
+    struct fixture *f = *state;
+    static const struct kv items[] = {
+        {"m/3", "3"}, {"m/1", "1"}, {"m/10", "10"}, {"m/2", "2"},
+        {"m/", "root"}, {"n", "n"}, {"l", "l"}, {"m/\xc3\xa9", "e-acute"},
+    };
+    struct kvs k = {items, sizeof(items) / sizeof(items[0])};
+    struct nhid_txn *txn = NULL;
+    struct collect c;
+
+    assert_int_equal(nhid_store_write(f->st, put_job, &k), NHID_OK);
+    assert_int_equal(nhid_store_read_begin(f->st, &txn), NHID_OK);
+
+    /* Whole table, byte order. */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(nhid_txn_scan(txn, NULL, NULL, 0, false, collect_cb, &c), NHID_OK);
+    assert_int_equal(c.n, 8);
+    assert_string_equal(c.keys[0], "l");
+    assert_string_equal(c.keys[1], "m/");
+    assert_string_equal(c.keys[2], "m/1");
+    assert_string_equal(c.keys[3], "m/10");
+    assert_string_equal(c.keys[4], "m/2");
+    assert_string_equal(c.keys[5], "m/3");
+    assert_string_equal(c.keys[6], "m/\xc3\xa9");
+    assert_string_equal(c.keys[7], "n");
+    assert_string_equal(c.vals[3], "10");
+
+    /* [start, end) with a limit, keys only. */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(nhid_txn_scan(txn, "m/1", "m/3", 0, true, collect_cb, &c), NHID_OK);
+    assert_int_equal(c.n, 3);
+    assert_string_equal(c.keys[0], "m/1");
+    assert_string_equal(c.keys[2], "m/2");
+    assert_string_equal(c.vals[0], "(null)");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(nhid_txn_scan(txn, "m/", NULL, 2, false, collect_cb, &c), NHID_OK);
+    assert_int_equal(c.n, 2);
+    /* Stopping early from the callback is not an error. */
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 1;
+    assert_int_equal(nhid_txn_scan(txn, NULL, NULL, 0, false, collect_cb, &c), NHID_OK);
+    assert_int_equal(c.n, 1);
+    nhid_store_read_end(txn);
+}
+
+static void test_prefix_scan(void **state)
+{
+    struct fixture *f = *state;
+    static const struct kv items[] = {
+        {"a/1", "1"}, {"a/2", "2"}, {"a/3", "3"}, {"a/4", "4"}, {"a0", "not in a/"},
+        {"a", "not in a/"}, {"p\xff\x01", "ff"}, {"p\xff", "ff0"}, {"q", "q"},
+    };
+    struct kvs k = {items, sizeof(items) / sizeof(items[0])};
+    struct nhid_txn *txn = NULL;
+    struct collect c;
+    uint64_t count = 0;
+
+    assert_int_equal(nhid_store_write(f->st, put_job, &k), NHID_OK);
+    assert_int_equal(nhid_store_read_begin(f->st, &txn), NHID_OK);
+
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(nhid_txn_scan_prefix(txn, "a/", NULL, 0, false, collect_cb, &c), NHID_OK);
+    assert_int_equal(c.n, 4);
+    assert_string_equal(c.keys[0], "a/1");
+    assert_string_equal(c.keys[3], "a/4");
+
+    /* After "a/2" (exclusive), at most 1. */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(nhid_txn_scan_prefix(txn, "a/", "a/2", 1, false, collect_cb, &c), NHID_OK);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.keys[0], "a/3");
+    /* Paging to the end. */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(nhid_txn_scan_prefix(txn, "a/", "a/3", 10, true, collect_cb, &c), NHID_OK);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.keys[0], "a/4");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(nhid_txn_scan_prefix(txn, "a/", "a/4", 10, true, collect_cb, &c), NHID_OK);
+    assert_int_equal(c.n, 0);
+    /* An `after` before the prefix starts at the prefix; one after it finds nothing. */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(nhid_txn_scan_prefix(txn, "a/", "0", 0, true, collect_cb, &c), NHID_OK);
+    assert_int_equal(c.n, 4);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(nhid_txn_scan_prefix(txn, "a/", "b", 0, true, collect_cb, &c), NHID_OK);
+    assert_int_equal(c.n, 0);
+
+    /* A prefix ending in 0xff: the upper bound carries into the previous byte. */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(nhid_txn_scan_prefix(txn, "p\xff", NULL, 0, true, collect_cb, &c), NHID_OK);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(nhid_txn_count_prefix(txn, "p\xff", &count), NHID_OK);
+    assert_int_equal(count, 2);
+
+    assert_int_equal(nhid_txn_count_prefix(txn, "a/", &count), NHID_OK);
+    assert_int_equal(count, 4);
+    assert_int_equal(nhid_txn_count_prefix(txn, "a", &count), NHID_OK);
+    assert_int_equal(count, 6);
+    assert_int_equal(nhid_txn_count_prefix(txn, "", &count), NHID_OK);
+    assert_int_equal(count, 9);
+    assert_int_equal(nhid_txn_count_prefix(txn, "zzz", &count), NHID_OK);
+    assert_int_equal(count, 0);
+    /* Read txns cannot write. */
+    assert_int_equal(nhid_txn_put(txn, "x", (const uint8_t *)"1", 1), NHID_ERR_INTERNAL);
+    assert_int_equal(nhid_txn_delete(txn, "x"), NHID_ERR_INTERNAL);
+    assert_int_equal(nhid_txn_delete_prefix(txn, "a/", NULL), NHID_ERR_INTERNAL);
+    assert_false(nhid_txn_writable(txn));
+    assert_ptr_equal(nhid_txn_store(txn), f->st);
+    nhid_store_read_end(txn);
+}
+
+static int delete_prefix_job(struct nhid_txn *txn, void *arg)
+{
+    uint64_t *deleted = arg;
+    return nhid_txn_delete_prefix(txn, "a/", deleted);
+}
+
+static void test_delete_prefix(void **state)
+{
+    struct fixture *f = *state;
+    static const struct kv items[] = {{"a/1", "1"}, {"a/2", "2"}, {"a/x/y", "3"}, {"a0", "keep"},
+                                      {"a", "keep"}};
+    struct kvs k = {items, 5};
+    uint64_t deleted = 0, count = 0;
+    struct nhid_txn *txn = NULL;
+
+    assert_int_equal(nhid_store_write(f->st, put_job, &k), NHID_OK);
+    assert_int_equal(nhid_store_write(f->st, delete_prefix_job, &deleted), NHID_OK);
+    assert_int_equal(deleted, 3);
+    assert_int_equal(nhid_store_read_begin(f->st, &txn), NHID_OK);
+    assert_int_equal(nhid_txn_count_prefix(txn, "a", &count), NHID_OK);
+    assert_int_equal(count, 2);
+    nhid_store_read_end(txn);
+}
+
+/* ---- group commit and savepoints -------------------------------------------------- */
+
+struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool open;
+};
+
+static int blocker_job(struct nhid_txn *txn, void *arg)
+{
+    struct gate *g = arg;
+    (void)txn;
+    pthread_mutex_lock(&g->mu);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return NHID_OK;
+}
+
+static int fail_after_put(struct nhid_txn *txn, void *arg)
+{
+    (void)arg;
+    int rc = nhid_txn_put(txn, "batch/b", (const uint8_t *)"b", 1);
+    assert_int_equal(rc, NHID_OK);
+    return NHID_ERR_CONFLICT;
+}
+
+/* Sees the writes of the jobs before it in the batch. */
+static int read_previous(struct nhid_txn *txn, void *arg)
+{
+    uint8_t *v = NULL;
+    size_t n = 0;
+    int rc = nhid_txn_get(txn, "batch/a", &v, &n);
+    (void)arg;
+    free(v);
+    if (rc < 0)
+        return rc;
+    rc = nhid_txn_get(txn, "batch/b", &v, &n);
+    if (rc != NHID_ERR_NOT_FOUND) {
+        free(v);
+        return NHID_ERR_INTERNAL;
+    }
+    return nhid_txn_put(txn, "batch/c", (const uint8_t *)"c", 1);
+}
+
+struct done_rec {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int rc[8];
+    int ndone;
+};
+
+struct done_arg {
+    struct done_rec *rec;
+    int idx;
+    struct kv item;
+    struct kvs kvs;
+};
+
+static void record_done(int rc, void *arg)
+{
+    struct done_arg *d = arg;
+    pthread_mutex_lock(&d->rec->mu);
+    d->rec->rc[d->idx] = rc;
+    d->rec->ndone++;
+    pthread_cond_broadcast(&d->rec->cv);
+    pthread_mutex_unlock(&d->rec->mu);
+}
+
+static int job_put_arg(struct nhid_txn *txn, void *arg)
+{
+    struct done_arg *d = arg;
+    return put_job(txn, &d->kvs);
+}
+
+static int job_fail_arg(struct nhid_txn *txn, void *arg)
+{
+    (void)arg;
+    return fail_after_put(txn, NULL);
+}
+
+static int job_read_arg(struct nhid_txn *txn, void *arg)
+{
+    (void)arg;
+    return read_previous(txn, NULL);
+}
+
+static void test_savepoint_rollback_in_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    struct done_rec rec = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, 0};
+    struct done_arg d[4];
+    char *v;
+
+    memset(d, 0, sizeof(d));
+    for (int i = 0; i < 4; i++) {
+        d[i].rec = &rec;
+        d[i].idx = i;
+        rec.rc[i] = 12345;
+    }
+    /* Hold the writer in a first batch so the next three jobs queue into one batch. */
+    assert_int_equal(nhid_store_submit(f->st, blocker_job, NULL, &g), NHID_OK);
+    usleep(50 * 1000);
+    d[0].item = (struct kv){"batch/a", "a"};
+    d[0].kvs = (struct kvs){&d[0].item, 1};
+    assert_int_equal(nhid_store_submit(f->st, job_put_arg, record_done, &d[0]), NHID_OK);
+    assert_int_equal(nhid_store_submit(f->st, job_fail_arg, record_done, &d[1]), NHID_OK);
+    assert_int_equal(nhid_store_submit(f->st, job_read_arg, record_done, &d[2]), NHID_OK);
+    d[3].item = (struct kv){"", "invalid key"};
+    d[3].kvs = (struct kvs){&d[3].item, 1};
+    assert_int_equal(nhid_store_submit(f->st, job_put_arg, record_done, &d[3]), NHID_OK);
+    pthread_mutex_lock(&g.mu);
+    g.open = true;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+
+    pthread_mutex_lock(&rec.mu);
+    while (rec.ndone < 4)
+        pthread_cond_wait(&rec.cv, &rec.mu);
+    pthread_mutex_unlock(&rec.mu);
+    assert_int_equal(rec.rc[0], NHID_OK);
+    assert_int_equal(rec.rc[1], NHID_ERR_CONFLICT);
+    assert_int_equal(rec.rc[2], NHID_OK);
+    assert_int_equal(rec.rc[3], NHID_ERR_INVALID);
+
+    v = get1(f->st, "batch/a");
+    assert_non_null(v);
+    free(v);
+    assert_null(get1(f->st, "batch/b"));
+    v = get1(f->st, "batch/c");
+    assert_non_null(v);
+    free(v);
+}
+
+static int nested_write_job(struct nhid_txn *txn, void *arg)
+{
+    /* Waiting for the writer from the writer would deadlock: refused. */
+    return nhid_store_write(nhid_txn_store(txn), put_job, arg) == NHID_ERR_INTERNAL
+               ? NHID_OK
+               : NHID_ERR_CONFLICT;
+}
+
+static void test_write_from_writer_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct kvs k = {NULL, 0};
+    assert_int_equal(nhid_store_write(f->st, nested_write_job, &k), NHID_OK);
+    /* A NULL job is a no-op flush. */
+    assert_int_equal(nhid_store_write(f->st, NULL, NULL), NHID_OK);
+}
+
+/* ---- concurrency ---------------------------------------------------------------------- */
+
+struct conc {
+    struct nhid_store *st;
+    volatile bool stop;
+    int errors;
+    long reads;
+    pthread_mutex_t mu;
+};
+
+static int pair_job(struct nhid_txn *txn, void *arg)
+{
+    const char *v = arg;
+    int rc = nhid_txn_put(txn, "pair/x", (const uint8_t *)v, strlen(v));
+    if (rc < 0)
+        return rc;
+    return nhid_txn_put(txn, "pair/y", (const uint8_t *)v, strlen(v));
+}
+
+static void *reader_main(void *p)
+{
+    struct conc *c = p;
+    long reads = 0;
+    int errors = 0;
+
+    while (!c->stop) {
+        struct nhid_txn *txn = NULL;
+        uint8_t *x = NULL, *y = NULL;
+        size_t xl = 0, yl = 0;
+
+        if (nhid_store_read_begin(c->st, &txn) != NHID_OK) {
+            errors++;
+            continue;
+        }
+        if (nhid_txn_get(txn, "pair/x", &x, &xl) != NHID_OK)
+            errors++;
+        usleep(100); /* let a commit land between the two reads */
+        if (nhid_txn_get(txn, "pair/y", &y, &yl) != NHID_OK)
+            errors++;
+        /* Both keys are written in one job: a snapshot sees them equal. */
+        if (x && y && (xl != yl || memcmp(x, y, xl) != 0))
+            errors++;
+        free(x);
+        free(y);
+        nhid_store_read_end(txn);
+        reads++;
+    }
+    pthread_mutex_lock(&c->mu);
+    c->errors += errors;
+    c->reads += reads;
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+static void test_concurrent_readers(void **state)
+{
+    struct fixture *f = *state;
+    struct conc c = {f->st, false, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    pthread_t th[4];
+    char val[32];
+
+    assert_int_equal(nhid_store_write(f->st, pair_job, "0"), NHID_OK);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, reader_main, &c), 0);
+    for (int i = 1; i <= 200; i++) {
+        snprintf(val, sizeof(val), "%d", i);
+        assert_int_equal(nhid_store_write(f->st, pair_job, val), NHID_OK);
+    }
+    c.stop = true;
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(c.errors, 0);
+    assert_true(c.reads > 0);
+}
+
+/* A scan callback may run a nested scan and gets on the same txn. */
+static int nested_cb(const char *key, const uint8_t *val, size_t len, void *arg)
+{
+    struct nhid_txn *txn = arg;
+    uint64_t n = 0;
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    (void)val;
+    (void)len;
+    assert_int_equal(nhid_txn_count_prefix(txn, "s/", &n), NHID_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(nhid_txn_get(txn, key, &v, &vl), NHID_OK);
+    free(v);
+    return 0;
+}
+
+static int count_cb(const char *key, const uint8_t *val, size_t len, void *arg)
+{
+    (void)key;
+    (void)val;
+    (void)len;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int outer_cb(const char *key, const uint8_t *val, size_t len, void *arg)
+{
+    struct nhid_txn *txn = arg;
+    int inner = 0;
+    (void)key;
+    (void)val;
+    (void)len;
+    assert_int_equal(nhid_txn_scan_prefix(txn, "s/", NULL, 0, true, count_cb, &inner), NHID_OK);
+    assert_int_equal(inner, 3);
+    return nested_cb(key, val, len, txn);
+}
+
+static void test_nested_scans_and_txns(void **state)
+{
+    struct fixture *f = *state;
+    static const struct kv items[] = {{"s/1", "1"}, {"s/2", "2"}, {"s/3", "3"}};
+    struct kvs k = {items, 3};
+    struct nhid_txn *t1 = NULL, *t2 = NULL;
+    char *v;
+
+    assert_int_equal(nhid_store_write(f->st, put_job, &k), NHID_OK);
+    assert_int_equal(nhid_store_read_begin(f->st, &t1), NHID_OK);
+    assert_int_equal(nhid_txn_scan_prefix(t1, "s/", NULL, 0, false, outer_cb, t1), NHID_OK);
+    /* Nested begin on one thread shares the snapshot; the inner end keeps it open. */
+    assert_int_equal(nhid_store_read_begin(f->st, &t2), NHID_OK);
+    nhid_store_read_end(t2);
+    put1(f->st, "s/4", "4");
+    {
+        uint64_t n = 0;
+        assert_int_equal(nhid_txn_count_prefix(t1, "s/", &n), NHID_OK);
+        assert_int_equal(n, 3); /* still the old snapshot */
+    }
+    nhid_store_read_end(t1);
+    v = get1(f->st, "s/4");
+    assert_string_equal(v, "4");
+    free(v);
+    nhid_store_read_end(NULL);
+}
+
+static void test_persistence(void **state)
+{
+    struct fixture *f = *state;
+    char *v;
+
+    put1(f->st, "persist/me", "durable value");
+    nhid_store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(open_store(f, true), NHID_OK);
+    v = get1(f->st, "persist/me");
+    assert_string_equal(v, "durable value");
+    free(v);
+    /* The file is owner-only. */
+    {
+        struct stat sb;
+        assert_int_equal(stat(f->path, &sb), 0);
+        assert_int_equal(sb.st_mode & 077, 0);
+    }
+}
+
+struct limit_job {
+    const char *key;
+    const uint8_t *val;
+    size_t len;
+};
+
+static int limit_put(struct nhid_txn *txn, void *arg)
+{
+    struct limit_job *j = arg;
+    return nhid_txn_put(txn, j->key, j->val, j->len);
+}
+
+static void test_limits(void **state)
+{
+    struct fixture *f = *state;
+    char key[NHID_STORE_KEY_MAX + 2];
+    struct limit_job j;
+    uint8_t *big;
+    struct nhid_txn *txn = NULL;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    struct nhid_store *bad = NULL;
+    struct nhid_store_config cfg = {.backend = "postgresql", .path = "/tmp/x", .durable = true};
+
+    memset(key, 'k', sizeof(key));
+    key[NHID_STORE_KEY_MAX] = '\0'; /* exactly the maximum: accepted */
+    j = (struct limit_job){key, (const uint8_t *)"v", 1};
+    assert_int_equal(nhid_store_write(f->st, limit_put, &j), NHID_OK);
+    key[NHID_STORE_KEY_MAX] = 'k';
+    key[NHID_STORE_KEY_MAX + 1] = '\0'; /* one over */
+    assert_int_equal(nhid_store_write(f->st, limit_put, &j), NHID_ERR_TOO_LARGE);
+    j.key = "";
+    assert_int_equal(nhid_store_write(f->st, limit_put, &j), NHID_ERR_INVALID);
+    j.key = NULL;
+    assert_int_equal(nhid_store_write(f->st, limit_put, &j), NHID_ERR_INVALID);
+
+    big = calloc(1, (size_t)NHID_STORE_VALUE_MAX + 1);
+    assert_non_null(big);
+    j = (struct limit_job){"big", big, (size_t)NHID_STORE_VALUE_MAX + 1};
+    assert_int_equal(nhid_store_write(f->st, limit_put, &j), NHID_ERR_TOO_LARGE);
+    free(big);
+
+    assert_int_equal(nhid_store_read_begin(f->st, &txn), NHID_OK);
+    assert_int_equal(nhid_txn_get(txn, key, &v, &n), NHID_ERR_TOO_LARGE);
+    assert_int_equal(nhid_txn_get(txn, "big", &v, &n), NHID_ERR_NOT_FOUND);
+    assert_null(v);
+    nhid_store_read_end(txn);
+
+    assert_int_equal(nhid_store_open(&cfg, &bad), NHID_ERR_UNSUPPORTED);
+    cfg.backend = "mysql";
+    assert_int_equal(nhid_store_open(&cfg, &bad), NHID_ERR_INVALID);
+    cfg.backend = NULL;
+    cfg.path = "/nonexistent-dir/x.db";
+    assert_int_equal(nhid_store_open(&cfg, &bad), NHID_ERR_IO);
+    assert_null(bad);
+    nhid_store_close(NULL);
+}
+
+/* Many async submissions complete exactly once each, including across close. */
+static void count_done(int rc, void *arg)
+{
+    struct done_rec *r = arg;
+    pthread_mutex_lock(&r->mu);
+    if (rc == NHID_OK)
+        r->ndone++;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static int async_put(struct nhid_txn *txn, void *arg)
+{
+    (void)arg;
+    return nhid_txn_put(txn, "async/k", (const uint8_t *)"v", 1);
+}
+
+static void test_close_drains_queue(void **state)
+{
+    struct fixture *f = *state;
+    struct done_rec rec = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, 0};
+
+    for (int i = 0; i < 5000; i++)
+        assert_int_equal(nhid_store_submit(f->st, async_put, count_done, &rec), NHID_OK);
+    nhid_store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(rec.ndone, 5000);
+    assert_int_equal(open_store(f, false), NHID_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_ordering, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefix_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_savepoint_rollback_in_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_from_writer_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_readers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nested_scans_and_txns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_drains_queue, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
