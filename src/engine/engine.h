@@ -217,6 +217,12 @@ struct nhid_core {
     char *(*http_metrics)(struct nhid_core *core);
     void *http;
     int64_t start_time;          /* Unix seconds when the server started */
+    /* Run every engine's on_unseal / on_seal (set by the server; used by sys). */
+    int (*after_unseal)(struct nhid_core *core);
+    void (*before_seal)(struct nhid_core *core);
+    /* Audit devices from the config file: [{"name","path","description"}] (borrowed). */
+    json_t *config_audit;
+    const char *storage_type;    /* "sqlite" */
     /* Authorization hook (Cedar once loaded). NULL: root-only + baseline. */
     int (*authorize)(struct nhid_core *core, struct nhid_request *req);
     void *authz_state;
