@@ -144,10 +144,11 @@ static void print_main_usage(FILE *f)
             if (strcmp(commands[i].group, groups[g]) == 0)
                 fprintf(f, "    %-22s %s\n", commands[i].name, commands[i].synopsis);
     }
-    fprintf(f, "\nServer and policy:\n"
-               "    %-22s %s\n    %-22s %s\n",
-               "server", "Start a server (nhid server -h)", "policy",
-               "Check, evaluate and test Cedar policies (nhid policy -h)");
+    fprintf(f,
+            "\nServer and policy:\n"
+            "    %-22s %s\n    %-22s %s\n",
+            "server", "Start a server (nhid server -h)", "policy",
+            "Check, evaluate and test Cedar policies (nhid policy -h)");
     fprintf(f, "\nEnvironment: NHID_ADDR, NHID_TOKEN, NHID_CACERT, NHID_CLIENT_CERT,\n"
                "NHID_CLIENT_KEY, NHID_SKIP_VERIFY, NHID_FORMAT, NHID_CLIENT_TIMEOUT.\n"
                "Run `nhid <command> -h` (or `nhid help <command>`) for a command's options.\n");
@@ -305,8 +306,8 @@ int nhid_cli_main(int argc, char **argv)
             rc = cmd->run(&ctx, argc - nwords, argv + nwords);
         } else if (is_group_word(argv[0])) {
             /* `nhid operator` or `nhid operator -h` or `nhid operator bogus` */
-            bool help = argc == 1 || strcmp(argv[1], "-h") == 0 ||
-                        strcmp(argv[1], "-help") == 0 || strcmp(argv[1], "--help") == 0;
+            bool help = argc == 1 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "-help") == 0 ||
+                        strcmp(argv[1], "--help") == 0;
             if (!help)
                 fprintf(stderr, "Error: unknown command \"%s %.64s\"\n\n", argv[0], argv[1]);
             print_group_usage(help && argc > 1 ? stdout : stderr, argv[0]);

@@ -184,8 +184,8 @@ int cli_cmd_audit_verify(struct cli_ctx *ctx, int argc, char **argv)
                                 "flag -format: \"%.64s\" is not a format (use table or json)",
                                 argv[i + 1]);
             }
-            v[n++] = strcmp(argv[i + 1], "json") == 0 ? (char *)"-format=json"
-                                                      : (char *)"-format=table";
+            v[n++] =
+                strcmp(argv[i + 1], "json") == 0 ? (char *)"-format=json" : (char *)"-format=table";
             i++;
             continue;
         }

@@ -26,16 +26,28 @@ int cli_parse_bool(const char *s, bool *out)
 }
 
 /* The flags every command accepts, handled into ctx->opts. */
-enum global_flag { G_ADDRESS, G_CA_CERT, G_CLIENT_CERT, G_CLIENT_KEY, G_SKIP_VERIFY, G_FORMAT, G_HELP };
+enum global_flag {
+    G_ADDRESS,
+    G_CA_CERT,
+    G_CLIENT_CERT,
+    G_CLIENT_KEY,
+    G_SKIP_VERIFY,
+    G_FORMAT,
+    G_HELP
+};
 static const struct {
     const char *name;
     enum global_flag id;
     bool takes_value;
 } global_flags[] = {
-    {"address", G_ADDRESS, true},         {"ca-cert", G_CA_CERT, true},
-    {"client-cert", G_CLIENT_CERT, true}, {"client-key", G_CLIENT_KEY, true},
-    {"tls-skip-verify", G_SKIP_VERIFY, false}, {"format", G_FORMAT, true},
-    {"h", G_HELP, false},                 {"help", G_HELP, false},
+    {"address", G_ADDRESS, true},
+    {"ca-cert", G_CA_CERT, true},
+    {"client-cert", G_CLIENT_CERT, true},
+    {"client-key", G_CLIENT_KEY, true},
+    {"tls-skip-verify", G_SKIP_VERIFY, false},
+    {"format", G_FORMAT, true},
+    {"h", G_HELP, false},
+    {"help", G_HELP, false},
 };
 
 /* Apply one value to a command flag. */
@@ -138,8 +150,8 @@ static int set_global(struct cli_ctx *ctx, enum global_flag id, const char *valu
     return NHID_OK;
 }
 
-int cli_parse_flags(struct cli_ctx *ctx, int argc, char **argv, struct cli_flag *flags,
-                    char *err, size_t errlen)
+int cli_parse_flags(struct cli_ctx *ctx, int argc, char **argv, struct cli_flag *flags, char *err,
+                    size_t errlen)
 {
     /* Positional args are collected into a new array; argv is never modified. */
     char **pos = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*pos));
@@ -247,15 +259,15 @@ void cli_print_usage(const struct cli_command *cmd, const struct cli_flag *flags
                     c->type == CLI_FLAG_STRS ? " (repeatable)" : "");
         }
     }
-    fprintf(f, "\nGlobal options (also from the environment):\n"
-               "  -address ADDR              server address (NHID_ADDR, default " CLI_DEFAULT_ADDR
-               ")\n"
-               "  -ca-cert FILE              CA bundle to verify the server (NHID_CACERT)\n"
-               "  -client-cert FILE          client certificate for mTLS (NHID_CLIENT_CERT)\n"
-               "  -client-key FILE           client private key for mTLS (NHID_CLIENT_KEY)\n"
-               "  -tls-skip-verify           do not verify the server (NHID_SKIP_VERIFY; dev only)\n"
-               "  -format table|json         output format (NHID_FORMAT, default table)\n"
-               "  -h, -help                  this help\n");
+    fprintf(
+        f, "\nGlobal options (also from the environment):\n"
+           "  -address ADDR              server address (NHID_ADDR, default " CLI_DEFAULT_ADDR ")\n"
+           "  -ca-cert FILE              CA bundle to verify the server (NHID_CACERT)\n"
+           "  -client-cert FILE          client certificate for mTLS (NHID_CLIENT_CERT)\n"
+           "  -client-key FILE           client private key for mTLS (NHID_CLIENT_KEY)\n"
+           "  -tls-skip-verify           do not verify the server (NHID_SKIP_VERIFY; dev only)\n"
+           "  -format table|json         output format (NHID_FORMAT, default table)\n"
+           "  -h, -help                  this help\n");
 }
 
 int cli_begin(struct cli_ctx *ctx, int argc, char **argv, struct cli_flag *flags, int min_args,
@@ -276,12 +288,12 @@ int cli_begin(struct cli_ctx *ctx, int argc, char **argv, struct cli_flag *flags
             fprintf(ctx->err, "Error: nhid %s takes %d argument%s, got %zu (see nhid %s -h)\n",
                     name, min_args, min_args == 1 ? "" : "s", ctx->nargs, name);
         else if (max_args < 0)
-            fprintf(ctx->err, "Error: nhid %s needs at least %d argument%s, got %zu (see nhid %s -h)\n",
-                    name, min_args, min_args == 1 ? "" : "s", ctx->nargs, name);
-        else
             fprintf(ctx->err,
-                    "Error: nhid %s takes %d to %d arguments, got %zu (see nhid %s -h)\n", name,
-                    min_args, max_args, ctx->nargs, name);
+                    "Error: nhid %s needs at least %d argument%s, got %zu (see nhid %s -h)\n", name,
+                    min_args, min_args == 1 ? "" : "s", ctx->nargs, name);
+        else
+            fprintf(ctx->err, "Error: nhid %s takes %d to %d arguments, got %zu (see nhid %s -h)\n",
+                    name, min_args, max_args, ctx->nargs, name);
         return CLI_EXIT_USAGE;
     }
     return CLI_CONTINUE;
@@ -365,8 +377,7 @@ static int kv_add(json_t *obj, const char *key, json_t *v)
     return json_object_set_new(obj, key, arr) == 0 ? NHID_OK : NHID_ERR_NOMEM;
 }
 
-int cli_kv_parse(char *const *args, size_t nargs, FILE *in, json_t **out, char *err,
-                 size_t errlen)
+int cli_kv_parse(char *const *args, size_t nargs, FILE *in, json_t **out, char *err, size_t errlen)
 {
     int rc = NHID_OK;
     char *buf = NULL;
@@ -404,7 +415,8 @@ int cli_kv_parse(char *const *args, size_t nargs, FILE *in, json_t **out, char *
             }
             const char *k;
             json_t *v;
-            json_object_foreach(j, k, v) {
+            json_object_foreach(j, k, v)
+            {
                 if (kv_add(obj, k, json_incref(v)) < 0) {
                     cli_json_free(j);
                     NHID_FAIL(NHID_ERR_NOMEM);

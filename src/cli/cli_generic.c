@@ -20,8 +20,7 @@ int cli_cmd_read(struct cli_ctx *ctx, int argc, char **argv)
         if (status == 404 && json_array_size(json_object_get(resp, "errors")) == 0)
             fprintf(ctx->err, "No value found at %s\n", ctx->args[0]);
         else
-            (void)cli_print_api_error(ctx->err, "GET", cli_client_last_url(c), status, resp,
-                                      NULL);
+            (void)cli_print_api_error(ctx->err, "GET", cli_client_last_url(c), status, resp, NULL);
         cli_json_free(resp);
         return CLI_EXIT_ERROR;
     }
@@ -43,16 +42,15 @@ static int send_kv(struct cli_ctx *ctx, int argc, char **argv, bool patch)
     char err[256];
     json_t *body = NULL, *resp = NULL;
     if (cli_kv_parse(ctx->args + 1, ctx->nargs - 1, ctx->in, &body, err, sizeof(err)) < 0)
-        return cli_fail(ctx, CLI_EXIT_USAGE, "%s (see nhid %s -h)", err,
-                        patch ? "patch" : "write");
+        return cli_fail(ctx, CLI_EXIT_USAGE, "%s (see nhid %s -h)", err, patch ? "patch" : "write");
     rc = patch ? cli_call_patch(ctx, ctx->args[0], body, &resp)
                : cli_call(ctx, "PUT", ctx->args[0], body, &resp);
     cli_json_free(body);
     if (rc < 0)
         return CLI_EXIT_ERROR;
-    if (resp == NULL || (json_object_get(resp, "data") == NULL &&
-                         json_object_get(resp, "auth") == NULL &&
-                         json_object_get(resp, "warnings") == NULL)) {
+    if (resp == NULL ||
+        (json_object_get(resp, "data") == NULL && json_object_get(resp, "auth") == NULL &&
+         json_object_get(resp, "warnings") == NULL)) {
         if (ctx->opts.format == CLI_FORMAT_JSON) {
             rc = cli_print_json(ctx->out, resp) < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
         } else if (resp && json_object_get(resp, "request_id") == NULL &&
@@ -144,7 +142,8 @@ int cli_cmd_list(struct cli_ctx *ctx, int argc, char **argv)
         rc = cli_fail(ctx, CLI_EXIT_USAGE, "out of memory");
         goto out;
     }
-    json_array_foreach(keys, i, k) {
+    json_array_foreach(keys, i, k)
+    {
         char *s = cli_json_to_text(NULL, k);
         int r = s ? cli_table_row(t, s) : NHID_ERR_NOMEM;
         free(s);

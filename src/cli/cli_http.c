@@ -14,11 +14,11 @@
 struct cli_client {
     CURL *curl;
     FILE *err;
-    char addr[512];      /* no trailing '/' */
-    char *token;         /* secret: wiped on free */
-    char url[4096];      /* last request's URL */
+    char addr[512]; /* no trailing '/' */
+    char *token;    /* secret: wiped on free */
+    char url[4096]; /* last request's URL */
     char errbuf[CURL_ERROR_SIZE];
-    char *body;          /* last response body (wiped before reuse) */
+    char *body; /* last response body (wiped before reuse) */
     size_t len, cap;
     bool overflow;
 };
@@ -122,7 +122,8 @@ int cli_client_new(const struct cli_opts *opts, FILE *err, struct cli_client **o
     const char *addr = opts->addr && *opts->addr ? opts->addr : CLI_DEFAULT_ADDR;
 
     if (!nhid_has_prefix(addr, "https://") && !nhid_has_prefix(addr, "http://")) {
-        fprintf(err, "Error: address \"%.200s\" must start with https:// (set NHID_ADDR or -address)\n",
+        fprintf(err,
+                "Error: address \"%.200s\" must start with https:// (set NHID_ADDR or -address)\n",
                 addr);
         return NHID_ERR_INVALID;
     }
@@ -164,8 +165,8 @@ int cli_client_new(const struct cli_opts *opts, FILE *err, struct cli_client **o
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CLI_CONNECT_TIMEOUT_S);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, opts->timeout_s > 0 ? opts->timeout_s
-                                                              : CLI_REQUEST_TIMEOUT_S);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT,
+                     opts->timeout_s > 0 ? opts->timeout_s : CLI_REQUEST_TIMEOUT_S);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "nhid-cli/" NHID_VERSION);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
@@ -257,8 +258,11 @@ static int print_transport_error(struct cli_client *c, const char *method, CURLc
         fprintf(c->err, "Error: %s %s: timed out: %s (is the server running? set NHID_ADDR)\n",
                 method, c->url, detail);
         return NHID_ERR_UNAVAILABLE;
-    case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
+        fprintf(c->err, "Error: cannot load the CA bundle: %s (check NHID_CACERT or -ca-cert)\n",
+                detail);
+        return NHID_ERR_INVALID;
+    case CURLE_PEER_FAILED_VERIFICATION:
         fprintf(c->err,
                 "Error: cannot verify the TLS certificate of %s: %s (set NHID_CACERT or "
                 "-ca-cert to the CA bundle that signed the server's certificate)\n",
@@ -421,8 +425,8 @@ static void put_sanitized(FILE *f, const char *s, size_t max)
     }
 }
 
-int cli_print_api_error(FILE *err, const char *method, const char *url, long status,
-                        json_t *resp, const char *raw)
+int cli_print_api_error(FILE *err, const char *method, const char *url, long status, json_t *resp,
+                        const char *raw)
 {
     fprintf(err, "Error: %s %s: %ld", method, url, status);
     json_t *errs = resp ? json_object_get(resp, "errors") : NULL;
@@ -430,7 +434,8 @@ int cli_print_api_error(FILE *err, const char *method, const char *url, long sta
     if (json_is_array(errs)) {
         size_t i;
         json_t *e;
-        json_array_foreach(errs, i, e) {
+        json_array_foreach(errs, i, e)
+        {
             if (!json_is_string(e))
                 continue;
             fputs(printed++ ? "; " : ": ", err);
@@ -460,8 +465,7 @@ struct cli_client *cli_client_get(struct cli_ctx *ctx)
     return ctx->client;
 }
 
-int cli_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *body,
-             json_t **resp)
+int cli_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *body, json_t **resp)
 {
     struct cli_client *c = cli_client_get(ctx);
     if (c == NULL)

@@ -38,16 +38,16 @@
 #define CLI_CONTINUE (-1) /* cli_begin(): go on with the command */
 
 #define CLI_DEFAULT_ADDR "https://127.0.0.1:8200"
-#define CLI_TOKEN_FILE ".nhid-token"     /* under $HOME */
-#define CLI_TOKEN_MAX 4096               /* longest token accepted from env or file */
-#define CLI_RESPONSE_MAX (64u << 20)     /* largest response body read (64 MiB) */
-#define CLI_INPUT_MAX (16u << 20)        /* largest @file or stdin body (16 MiB) */
-#define CLI_STRV_MAX 64                  /* most values of one repeated flag */
-#define CLI_ARGS_MAX 256                 /* most positional arguments */
-#define CLI_TABLE_ROWS_MAX 4096          /* most rows in one printed table */
+#define CLI_TOKEN_FILE ".nhid-token" /* under $HOME */
+#define CLI_TOKEN_MAX 4096           /* longest token accepted from env or file */
+#define CLI_RESPONSE_MAX (64u << 20) /* largest response body read (64 MiB) */
+#define CLI_INPUT_MAX (16u << 20)    /* largest @file or stdin body (16 MiB) */
+#define CLI_STRV_MAX 64              /* most values of one repeated flag */
+#define CLI_ARGS_MAX 256             /* most positional arguments */
+#define CLI_TABLE_ROWS_MAX 4096      /* most rows in one printed table */
 #define CLI_TABLE_COLS_MAX 6
 #define CLI_CONNECT_TIMEOUT_S 10L
-#define CLI_REQUEST_TIMEOUT_S 60L        /* default for NHID_CLIENT_TIMEOUT */
+#define CLI_REQUEST_TIMEOUT_S 60L /* default for NHID_CLIENT_TIMEOUT */
 
 enum cli_format {
     CLI_FORMAT_TABLE = 0,
@@ -72,13 +72,13 @@ struct cli_command;
 struct cli_ctx {
     const struct cli_command *cmd; /* NULL in unit tests */
     struct cli_opts opts;
-    char **args;          /* positional arguments (point into argv) */
+    char **args; /* positional arguments (point into argv) */
     size_t nargs;
-    bool help;            /* -h / -help was given */
+    bool help;                 /* -h / -help was given */
     struct cli_client *client; /* created on first cli_call(); see cli_client_get() */
-    FILE *out;            /* stdout, or a memory stream in tests */
-    FILE *err;            /* stderr, or a memory stream in tests */
-    FILE *in;             /* stdin */
+    FILE *out;                 /* stdout, or a memory stream in tests */
+    FILE *err;                 /* stderr, or a memory stream in tests */
+    FILE *in;                  /* stdin */
 };
 
 /* ---- commands (cli.c) ------------------------------------------------- */
@@ -123,18 +123,23 @@ struct cli_strv {
 };
 
 struct cli_flag {
-    const char *name;  /* without dashes: "key-shares" */
+    const char *name; /* without dashes: "key-shares" */
     enum cli_flag_type type;
     void *dst;
-    const char *arg;   /* placeholder in help, e.g. "N"; NULL for bool flags */
-    const char *help;  /* one line */
-    bool seen;         /* set by the parser when the flag was given */
+    const char *arg;  /* placeholder in help, e.g. "N"; NULL for bool flags */
+    const char *help; /* one line */
+    bool seen;        /* set by the parser when the flag was given */
 };
 
 /* One flag table entry, and the table's terminator. */
-#define CLI_FLAG(name_, type_, dst_, arg_, help_)                                             \
-    {.name = (name_), .type = (type_), .dst = (dst_), .arg = (arg_), .help = (help_)}
-#define CLI_FLAG_END {.name = NULL}
+#define CLI_FLAG(name_, type_, dst_, arg_, help_)                                                  \
+    {                                                                                              \
+        .name = (name_), .type = (type_), .dst = (dst_), .arg = (arg_), .help = (help_)            \
+    }
+#define CLI_FLAG_END                                                                               \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
 
 /*
  * Parse argv (the words after the command name). Flags may come before,
@@ -172,8 +177,8 @@ void cli_print_usage(const struct cli_command *cmd, const struct cli_flag *flags
  * Caller frees *out with cli_json_free(). On error returns NHID_ERR_INVALID
  * (or NHID_ERR_IO / NHID_ERR_TOO_LARGE) with a message in err.
  */
-NHID_MUST_CHECK int cli_kv_parse(char *const *args, size_t nargs, FILE *in, json_t **out,
-                                 char *err, size_t errlen);
+NHID_MUST_CHECK int cli_kv_parse(char *const *args, size_t nargs, FILE *in, json_t **out, char *err,
+                                 size_t errlen);
 
 /*
  * Read a whole stream or file into a NUL-terminated buffer of at most max
@@ -204,8 +209,7 @@ NHID_MUST_CHECK int cli_parse_bool(const char *s, bool *out);
  * from NHID_TOKEN or ~/.nhid-token. Errors print to err.
  * Caller frees with cli_client_free() (wipes the token).
  */
-NHID_MUST_CHECK int cli_client_new(const struct cli_opts *opts, FILE *err,
-                                   struct cli_client **out);
+NHID_MUST_CHECK int cli_client_new(const struct cli_opts *opts, FILE *err, struct cli_client **out);
 void cli_client_free(struct cli_client *c);
 /* Replace the token sent as X-Vault-Token (copied; NULL clears). */
 NHID_MUST_CHECK int cli_client_set_token(struct cli_client *c, const char *token);
@@ -249,8 +253,8 @@ NHID_MUST_CHECK int cli_call_patch(struct cli_ctx *ctx, const char *path, json_t
                                    json_t **resp);
 
 /* Print "Error: METHOD URL: status: msgs" for a response; returns the mapped error. */
-int cli_print_api_error(FILE *err, const char *method, const char *url, long status,
-                        json_t *resp, const char *raw);
+int cli_print_api_error(FILE *err, const char *method, const char *url, long status, json_t *resp,
+                        const char *raw);
 /* Map an HTTP status to an nhid error code. */
 int cli_status_to_err(long status);
 

@@ -3,7 +3,7 @@
 
 #include "cli/cli_internal.h"
 
-#define CLI_SHARES_MAX 255     /* Shamir over GF(256): at most 255 shares */
+#define CLI_SHARES_MAX 255      /* Shamir over GF(256): at most 255 shares */
 #define CLI_UNSEAL_KEY_MAX 1024 /* longest unseal key accepted (base64 or hex) */
 
 /* A status field, or "n/a". */
@@ -80,9 +80,10 @@ int cli_cmd_operator_init(struct cli_ctx *ctx, int argc, char **argv)
 {
     long long shares = 5, threshold = 3;
     struct cli_flag flags[] = {
-        CLI_FLAG("key-shares", CLI_FLAG_INT, &shares, "N", "number of unseal key shares (default 5)"),
+        CLI_FLAG("key-shares", CLI_FLAG_INT, &shares, "N",
+                 "number of unseal key shares (default 5)"),
         CLI_FLAG("key-threshold", CLI_FLAG_INT, &threshold, "T",
-         "shares needed to unseal (default 3)"),
+                 "shares needed to unseal (default 3)"),
         CLI_FLAG_END,
     };
     int rc = cli_begin(ctx, argc, argv, flags, 0, 0);
@@ -98,8 +99,8 @@ int cli_cmd_operator_init(struct cli_ctx *ctx, int argc, char **argv)
         return cli_fail(ctx, CLI_EXIT_USAGE,
                         "flag -key-threshold: must be at least 2 when -key-shares is more than 1");
 
-    json_t *body = json_pack("{s:I,s:I}", "secret_shares", (json_int_t)shares,
-                             "secret_threshold", (json_int_t)threshold);
+    json_t *body = json_pack("{s:I,s:I}", "secret_shares", (json_int_t)shares, "secret_threshold",
+                             (json_int_t)threshold);
     json_t *resp = NULL;
     if (body == NULL)
         return cli_fail(ctx, CLI_EXIT_USAGE, "out of memory");
@@ -123,7 +124,8 @@ int cli_cmd_operator_init(struct cli_ctx *ctx, int argc, char **argv)
     }
     size_t i;
     json_t *k;
-    json_array_foreach(keys, i, k) {
+    json_array_foreach(keys, i, k)
+    {
         fprintf(ctx->out, "Unseal Key %zu: %s\n", i + 1,
                 json_is_string(k) ? json_string_value(k) : "?");
     }

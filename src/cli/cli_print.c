@@ -161,9 +161,9 @@ void cli_table_free(struct cli_table *t)
 
 static bool is_duration_key(const char *key)
 {
-    static const char *const keys[] = {"ttl",          "creation_ttl", "explicit_max_ttl",
-                                       "period",       "max_ttl",      "lease_duration",
-                                       "token_duration", "refresh_interval"};
+    static const char *const keys[] = {
+        "ttl",     "creation_ttl",   "explicit_max_ttl", "period",
+        "max_ttl", "lease_duration", "token_duration",   "refresh_interval"};
     if (key == NULL)
         return false;
     for (size_t i = 0; i < NHID_ARRAY_LEN(keys); i++)
@@ -241,7 +241,8 @@ static void format_value(struct sbuf *b, const json_t *v, int depth)
         size_t i;
         const json_t *e;
         sb_str(b, "[");
-        json_array_foreach((json_t *)v, i, e) {
+        json_array_foreach((json_t *)v, i, e)
+        {
             if (i)
                 sb_str(b, " ");
             format_value(b, e, depth + 1);
@@ -254,7 +255,8 @@ static void format_value(struct sbuf *b, const json_t *v, int depth)
         const json_t *e;
         bool first = true;
         sb_str(b, "map[");
-        json_object_foreach((json_t *)v, k, e) {
+        json_object_foreach((json_t *)v, k, e)
+        {
             if (!first)
                 sb_str(b, " ");
             first = false;
@@ -368,14 +370,13 @@ static int table_add_auth(struct cli_table *t, json_t *auth)
     char dur[64];
     json_t *v;
 
-    nhid_duration_format((int64_t)json_integer_value(json_object_get(auth, "lease_duration")),
-                         dur, sizeof(dur));
+    nhid_duration_format((int64_t)json_integer_value(json_object_get(auth, "lease_duration")), dur,
+                         sizeof(dur));
     NHID_TRY(cli_table_add_json(t, "token", json_object_get(auth, "client_token")));
     NHID_TRY(cli_table_add_json(t, "token_accessor", json_object_get(auth, "accessor")));
     NHID_TRY(cli_table_add(t, "token_duration", "%s",
-                           json_integer_value(json_object_get(auth, "lease_duration")) == 0
-                               ? "∞"
-                               : dur));
+                           json_integer_value(json_object_get(auth, "lease_duration")) == 0 ? "∞"
+                                                                                            : dur));
     v = json_object_get(auth, "renewable");
     NHID_TRY(cli_table_add(t, "token_renewable", "%s", json_is_true(v) ? "true" : "false"));
     tpol = json_compact(json_object_get(auth, "token_policies"));
@@ -435,9 +436,9 @@ int cli_print_secret(struct cli_ctx *ctx, json_t *resp)
         nhid_duration_format(lease, d, sizeof(d));
         NHID_TRY(cli_table_add(t, "lease_id", "%s", lease_id));
         NHID_TRY(cli_table_add(t, "lease_duration", "%s", d));
-        NHID_TRY(cli_table_add(t, "lease_renewable", "%s",
-                               json_is_true(json_object_get(resp, "renewable")) ? "true"
-                                                                                 : "false"));
+        NHID_TRY(
+            cli_table_add(t, "lease_renewable", "%s",
+                          json_is_true(json_object_get(resp, "renewable")) ? "true" : "false"));
     } else if (lease > 0) {
         char d[64];
         nhid_duration_format(lease, d, sizeof(d));
@@ -455,7 +456,8 @@ int cli_print_secret(struct cli_ctx *ctx, json_t *resp)
         size_t i;
         json_t *w;
         fprintf(ctx->out, "\nWARNING! The following warnings were returned from nhid:\n\n");
-        json_array_foreach(warnings, i, w) {
+        json_array_foreach(warnings, i, w)
+        {
             if (json_is_string(w)) {
                 fputs("  * ", ctx->out);
                 for (const char *p = json_string_value(w); *p; p++)

@@ -25,10 +25,13 @@ int cli_cmd_token_create(struct cli_ctx *ctx, int argc, char **argv)
     struct cli_flag flags[] = {
         CLI_FLAG("policy", CLI_FLAG_STRS, &policies, "P", "policy to attach"),
         CLI_FLAG("ttl", CLI_FLAG_DURATION, &ttl, "D", "initial time to live, e.g. 15m"),
-        CLI_FLAG("explicit-max-ttl", CLI_FLAG_DURATION, &max_ttl, "D", "hard limit, renewals included"),
-        CLI_FLAG("period", CLI_FLAG_DURATION, &period, "D", "periodic token: renewable forever by D"),
+        CLI_FLAG("explicit-max-ttl", CLI_FLAG_DURATION, &max_ttl, "D",
+                 "hard limit, renewals included"),
+        CLI_FLAG("period", CLI_FLAG_DURATION, &period, "D",
+                 "periodic token: renewable forever by D"),
         CLI_FLAG("use-limit", CLI_FLAG_INT, &uses, "N", "number of uses (0: unlimited)"),
-        CLI_FLAG("renewable", CLI_FLAG_BOOL, &renewable, NULL, "allow renewal (-renewable=false to deny)"),
+        CLI_FLAG("renewable", CLI_FLAG_BOOL, &renewable, NULL,
+                 "allow renewal (-renewable=false to deny)"),
         CLI_FLAG("orphan", CLI_FLAG_BOOL, &orphan, NULL, "create a token with no parent"),
         CLI_FLAG("display-name", CLI_FLAG_STR, &display, "S", "name shown in audit logs"),
         CLI_FLAG("metadata", CLI_FLAG_STRS, &metadata, "K=V", "metadata to attach"),
@@ -61,8 +64,8 @@ int cli_cmd_token_create(struct cli_ctx *ctx, int argc, char **argv)
             const char *eq = strchr(kv, '=');
             if (eq == NULL || eq == kv) {
                 json_decref(body);
-                return cli_fail(ctx, CLI_EXIT_USAGE,
-                                "flag -metadata: \"%.64s\" is not key=value", kv);
+                return cli_fail(ctx, CLI_EXIT_USAGE, "flag -metadata: \"%.64s\" is not key=value",
+                                kv);
             }
             char *k = strndup(kv, (size_t)(eq - kv));
             int r = k ? json_object_set_new(meta, k, json_string(eq + 1)) : -1;
@@ -132,7 +135,8 @@ int cli_cmd_token_renew(struct cli_ctx *ctx, int argc, char **argv)
 {
     struct cli_duration inc = {0};
     struct cli_flag flags[] = {
-        CLI_FLAG("increment", CLI_FLAG_DURATION, &inc, "D", "requested extension (default: the TTL)"),
+        CLI_FLAG("increment", CLI_FLAG_DURATION, &inc, "D",
+                 "requested extension (default: the TTL)"),
         CLI_FLAG_END,
     };
     int rc = cli_begin(ctx, argc, argv, flags, 0, 1);
@@ -148,8 +152,8 @@ int cli_cmd_token_renew(struct cli_ctx *ctx, int argc, char **argv)
     }
     if (ctx->nargs == 1)
         wipe_arg(ctx->args[0]);
-    rc = cli_call(ctx, "POST", ctx->nargs == 1 ? "auth/token/renew" : "auth/token/renew-self",
-                  body, &resp);
+    rc = cli_call(ctx, "POST", ctx->nargs == 1 ? "auth/token/renew" : "auth/token/renew-self", body,
+                  &resp);
     cli_json_free(body);
     if (rc < 0)
         return CLI_EXIT_ERROR;
@@ -172,8 +176,9 @@ int cli_cmd_token_revoke(struct cli_ctx *ctx, int argc, char **argv)
         return rc;
     int given = (self ? 1 : 0) + (accessor ? 1 : 0) + (ctx->nargs ? 1 : 0);
     if (given != 1)
-        return cli_fail(ctx, CLI_EXIT_USAGE,
-                        "give exactly one of TOKEN, -self or -accessor A (see nhid token revoke -h)");
+        return cli_fail(
+            ctx, CLI_EXIT_USAGE,
+            "give exactly one of TOKEN, -self or -accessor A (see nhid token revoke -h)");
     json_t *body = NULL;
     const char *path;
     if (self) {
@@ -207,13 +212,14 @@ static int save_token(struct cli_ctx *ctx, const char *token)
     if (fd < 0)
         return cli_fail(ctx, CLI_EXIT_USAGE, "cannot write %s: %s", path, strerror(errno));
     size_t len = strlen(token);
-    bool ok = fchmod(fd, 0600) == 0 && write(fd, token, len) == (ssize_t)len &&
-              write(fd, "\n", 1) == 1;
+    bool ok =
+        fchmod(fd, 0600) == 0 && write(fd, token, len) == (ssize_t)len && write(fd, "\n", 1) == 1;
     ok = close(fd) == 0 && ok;
     if (!ok)
         return cli_fail(ctx, CLI_EXIT_USAGE, "cannot write %s: %s", path, strerror(errno));
-    fprintf(ctx->out, "Success! Token saved to %s; later commands use it when NHID_TOKEN is "
-                      "not set.\n",
+    fprintf(ctx->out,
+            "Success! Token saved to %s; later commands use it when NHID_TOKEN is "
+            "not set.\n",
             path);
     return CLI_EXIT_OK;
 }

@@ -73,8 +73,8 @@ static void test_flags_forms(void **state)
         CLI_FLAG("key-shares", CLI_FLAG_INT, &n, "N", "a number"),
         CLI_FLAG_END,
     };
-    char *argv[] = {"-path=a", "pos1", "-description", "two words", "--name", "n1",
-                    "--key-shares=7", "pos2"};
+    char *argv[] = {"-path=a", "pos1", "-description",   "two words",
+                    "--name",  "n1",   "--key-shares=7", "pos2"};
     char err[256] = "";
     assert_int_equal(cli_parse_flags(&c.ctx, 8, argv, flags, err, sizeof(err)), NHID_OK);
     assert_string_equal(path, "a");
@@ -120,8 +120,7 @@ static void test_flags_bool(void **state)
     assert_true(renewable);
 
     char *argv3[] = {"-orphan=maybe"};
-    assert_int_equal(cli_parse_flags(&c.ctx, 1, argv3, flags, err, sizeof(err)),
-                     NHID_ERR_INVALID);
+    assert_int_equal(cli_parse_flags(&c.ctx, 1, argv3, flags, err, sizeof(err)), NHID_ERR_INVALID);
     assert_non_null(strstr(err, "-orphan"));
     assert_non_null(strstr(err, "maybe"));
     cap_close(&c);
@@ -216,9 +215,19 @@ static void test_flags_globals(void **state)
     struct cap c;
     cap_open(&c, NULL);
     char err[256];
-    char *argv[] = {"-address", "https://h:1", "-ca-cert=/ca.pem", "--client-cert", "/c.pem",
-                    "-client-key=/k.pem", "-format", "json", "-tls-skip-verify", "-h",
-                    "--", "-notaflag", "-"};
+    char *argv[] = {"-address",
+                    "https://h:1",
+                    "-ca-cert=/ca.pem",
+                    "--client-cert",
+                    "/c.pem",
+                    "-client-key=/k.pem",
+                    "-format",
+                    "json",
+                    "-tls-skip-verify",
+                    "-h",
+                    "--",
+                    "-notaflag",
+                    "-"};
     assert_int_equal(cli_parse_flags(&c.ctx, 13, argv, NULL, err, sizeof(err)), NHID_OK);
     assert_string_equal(c.ctx.opts.addr, "https://h:1");
     assert_string_equal(c.ctx.opts.ca_cert, "/ca.pem");
@@ -380,8 +389,7 @@ static void test_read_secret_from_pipe(void **state)
 
     cap_open(&c, "0123456789abcdef0123456789");
     char small[8];
-    assert_int_equal(cli_read_secret(&c.ctx, "Key: ", small, sizeof(small)),
-                     NHID_ERR_TOO_LARGE);
+    assert_int_equal(cli_read_secret(&c.ctx, "Key: ", small, sizeof(small)), NHID_ERR_TOO_LARGE);
     cap_close(&c);
 }
 
