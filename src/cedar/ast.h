@@ -142,10 +142,13 @@ struct cedar_value {
     } u;
 };
 
-/* A set: elements deduplicated by Cedar equality; order is unspecified. */
+/* A set: elements deduplicated by Cedar equality. Elements are kept
+ * sorted by cedar_value_hash() (parallel array `hashes`) so membership is
+ * a binary search; the order carries no meaning. */
 struct cedar_set {
     size_t n;
     struct cedar_value *elems;
+    const uint64_t *hashes;
 };
 
 /* A record: attributes sorted by key (bytewise), keys unique. */
@@ -271,6 +274,11 @@ int cedar_fn_lookup(const char *name, size_t len, bool is_method);
 struct cedar_expr {
     uint8_t kind; /* enum cedar_expr_kind */
     struct cedar_loc loc; /* where the expression starts */
+    /* Non-NULL when the parser pre-computed this node's constant value
+     * (extension constructor calls on valid string literals, set literals
+     * of literals). `kind` and the operands stay as written, so tools may
+     * ignore this field; the evaluator uses it as a shortcut. */
+    const struct cedar_value *folded;
     union {
         struct cedar_value lit; /* CEDAR_E_LIT */
         uint8_t var;            /* CEDAR_E_VAR: enum cedar_var */
