@@ -79,14 +79,14 @@ static json_t *auth_block(const char *token, json_t *e)
     json_t *pol = json_object_get(e, "policies");
     json_t *meta = json_object_get(e, "meta");
     const char *entity = jstr(e, "entity_id");
-    return json_pack("{s:s, s:s, s:O, s:O, s:[], s:O, s:I, s:b, s:s, s:s, s:b, s:I, s:s}",
+    return json_pack("{s:s, s:s, s:O, s:O, s:[], s:O, s:I, s:b, s:s, s:s, s:b, s:I, s:n}",
                      "client_token", token, "accessor", jstr(e, "accessor"), "policies", pol,
                      "token_policies", pol, "identity_policies", "metadata",
                      meta && json_object_size(meta) ? meta : json_null(), "lease_duration",
                      (json_int_t)dur, "renewable", json_is_true(json_object_get(e, "renewable")),
                      "entity_id", entity, "token_type", "service", "orphan",
                      jstr(e, "parent")[0] == '\0', "num_uses", (json_int_t)jint(e, "num_uses"),
-                     "mfa_requirement", NULL) ?: NULL;
+                     "mfa_requirement");
 }
 
 int nhid_token_create(struct nhid_core *core, struct nhid_txn *txn,
