@@ -391,7 +391,7 @@ static int eval_batch(const char *path)
         if (n <= 1)
             continue;
         json_error_t je;
-        json_t *in = json_loadb(line, (size_t)n, 0, &je);
+        json_t *in = cedar_json_loadb(line, (size_t)n, 0, &je);
         json_t *res = in ? batch_one(in)
                          : json_pack("{s:s,s:s}", "error", je.text, "decision", "error");
         char *s = res ? json_dumps(res, JSON_COMPACT) : NULL;
@@ -502,7 +502,7 @@ static int cmd_eval(int argc, char **argv)
             ct = ctext;
         }
         json_error_t je;
-        cj = json_loadb(ct, cl, JSON_REJECT_DUPLICATES, &je);
+        cj = cedar_json_loadb(ct, cl, JSON_REJECT_DUPLICATES, &je);
         if (cj == NULL) {
             fprintf(stderr, "-context: invalid JSON at %d:%d: %s\n", je.line, je.column, je.text);
             goto out;
@@ -668,7 +668,7 @@ static void run_test_file(const char *root, const char *path, struct test_totals
     struct cedar_schema *schema = NULL;
     struct cedar_decision d;
     cedar_decision_init(&d);
-    tj = json_load_file(path, 0, &je);
+    tj = cedar_json_load_file(path, 0, &je);
     if (tj == NULL) {
         fail_line(tt, path, "cannot load test file: %d:%d: %s", je.line, je.column, je.text);
         goto out;

@@ -381,7 +381,7 @@ int cedar_entities_from_json_text(const char *text, size_t len, struct cedar_ent
                                   char *err, size_t errlen)
 {
     json_error_t je;
-    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = cedar_json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (j == NULL) {
         snprintf(err, errlen, "%d:%d: %s", je.line, je.column, je.text);
         return NHID_ERR_INVALID;

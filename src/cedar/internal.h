@@ -46,6 +46,11 @@ const char *cedar_value_type_name(const struct cedar_value *v);
 NHID_MUST_CHECK int cedar_uid_from_json(struct cedar_arena *arena, const json_t *j,
                                         const struct cedar_uid **out, char *err, size_t errlen);
 
+/* json_loadb / json_load_file that accept \u0000 inside keys and strings
+ * (see value.c); use these for any JSON turned into Cedar values. */
+json_t *cedar_json_loadb(const char *text, size_t len, size_t flags, json_error_t *je);
+json_t *cedar_json_load_file(const char *path, size_t flags, json_error_t *je);
+
 /* ---- extension literals (Cedar's extension function semantics) ------------- */
 
 /* Each returns 0 on success or -1 with a message in err. */

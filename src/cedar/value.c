@@ -1181,6 +1181,129 @@ static bool valid_type_name(const char *s, size_t len)
     }
 }
 
+/*
+ * jansson cannot hold NUL in object keys, but Cedar attribute names and
+ * strings may contain it. cedar_json_loadb rewrites the JSON escape
+ * \u0000 to U+F0000 (a private-use code point) before parsing, and every
+ * conversion to a Cedar value maps U+F0000 back to NUL. (A literal
+ * U+F0000 in input therefore also reads as NUL; documented limitation.)
+ */
+#define NUL_STANDIN "\xF3\xB0\x80\x80"
+
+json_t *cedar_json_loadb(const char *text, size_t len, size_t flags, json_error_t *je)
+{
+    size_t extra = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_str) {
+            in_str = text[i] == '"';
+            continue;
+        }
+        if (text[i] == '"') {
+            in_str = false;
+        } else if (text[i] == '\\' && i + 1 < len) {
+            if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+                extra++;
+            i++;
+        }
+    }
+    if (extra == 0)
+        return json_loadb(text, len, flags, je);
+    char *buf = malloc(len + extra * 6 + 1);
+    if (buf == NULL) {
+        snprintf(je->text, sizeof(je->text), "out of memory");
+        return NULL;
+    }
+    size_t o = 0;
+    in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_str) {
+            in_str = text[i] == '"';
+            buf[o++] = text[i];
+            continue;
+        }
+        if (text[i] == '"') {
+            in_str = false;
+            buf[o++] = text[i];
+        } else if (text[i] == '\\' && i + 1 < len) {
+            if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0) {
+                memcpy(buf + o, "\\uDB80\\uDC00", 12);
+                o += 12;
+                i += 5;
+            } else {
+                buf[o++] = text[i];
+                buf[o++] = text[i + 1];
+                i++;
+            }
+        } else {
+            buf[o++] = text[i];
+        }
+    }
+    json_t *j = json_loadb(buf, o, flags, je);
+    free(buf);
+    return j;
+}
+
+json_t *cedar_json_load_file(const char *path, size_t flags, json_error_t *je)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(je->text, sizeof(je->text), "cannot open %s", path);
+        je->line = je->column = 0;
+        return NULL;
+    }
+    size_t cap = 65536, n = 0;
+    char *b = malloc(cap);
+    while (b != NULL) {
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+        if (n == cap) {
+            char *nb = cap < (512u << 20) ? realloc(b, cap * 2) : NULL;
+            if (nb == NULL) {
+                free(b);
+                b = NULL;
+                break;
+            }
+            b = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (b == NULL) {
+        snprintf(je->text, sizeof(je->text), "%s: out of memory or too large", path);
+        return NULL;
+    }
+    json_t *j = cedar_json_loadb(b, n, flags, je);
+    free(b);
+    return j;
+}
+
+/* Copy a JSON string into arena, mapping the NUL stand-in back to NUL. */
+static char *json_str_dup(struct cedar_arena *a, const char *s, size_t len, size_t *olen)
+{
+    char *d = cedar_arena_strndup(a, s, len);
+    if (d == NULL)
+        return NULL;
+    if (len < 4 || memmem(s, len, NUL_STANDIN, 4) == NULL) {
+        *olen = len;
+        return d;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        if (i + 4 <= len && memcmp(s + i, NUL_STANDIN, 4) == 0) {
+            d[o++] = '\0';
+            i += 4;
+        } else {
+            d[o++] = s[i++];
+        }
+    }
+    d[o] = '\0';
+    *olen = o;
+    return d;
+}
+
 static int uid_from_type_id(struct cedar_arena *arena, const json_t *o, const struct cedar_uid **out,
                             char *err, size_t errlen)
 {
@@ -1196,7 +1319,7 @@ static int uid_from_type_id(struct cedar_arena *arena, const json_t *o, const st
     }
     struct cedar_uid *u = cedar_arena_alloc(arena, sizeof(*u));
     char *ts = u ? cedar_arena_strndup(arena, json_string_value(t), tl) : NULL;
-    char *is = ts ? cedar_arena_strndup(arena, json_string_value(id), il) : NULL;
+    char *is = ts ? json_str_dup(arena, json_string_value(id), il, &il) : NULL;
     if (is == NULL)
         return NHID_ERR_NOMEM;
     u->type = (struct cedar_str){ts, tl};
@@ -1225,10 +1348,43 @@ int cedar_uid_from_json(struct cedar_arena *arena, const json_t *j, const struct
     return uid_from_type_id(arena, j, out, err, errlen);
 }
 
+static int from_json(struct cedar_arena *arena, const json_t *j, struct cedar_value *out,
+                     int depth, char *err, size_t errlen);
+
 static int ext_from_json(struct cedar_arena *arena, const json_t *x, struct cedar_value *out,
                          char *err, size_t errlen)
 {
     json_t *fn = json_object_get(x, "fn"), *arg = json_object_get(x, "arg");
+    json_t *args = json_object_get(x, "args");
+    if (json_is_string(fn) && json_is_array(args)) {
+        /* canonical multi-argument form, e.g. datetime values written as
+         * {"fn": "offset", "args": [datetime, duration]} */
+        if (json_array_size(args) == 1 && json_is_string(json_array_get(args, 0))) {
+            arg = json_array_get(args, 0);
+        } else if (strcmp(json_string_value(fn), "offset") == 0 && json_array_size(args) == 2) {
+            struct cedar_value a, b;
+            int rc = from_json(arena, json_array_get(args, 0), &a, 1, err, errlen);
+            if (rc < 0)
+                return rc;
+            rc = from_json(arena, json_array_get(args, 1), &b, 1, err, errlen);
+            if (rc < 0)
+                return rc;
+            int64_t r;
+            if (a.kind != CEDAR_V_EXT || a.ext_kind != CEDAR_EXT_DATETIME || b.kind != CEDAR_V_EXT ||
+                b.ext_kind != CEDAR_EXT_DURATION) {
+                snprintf(err, errlen, "offset() takes a datetime and a duration");
+                return NHID_ERR_INVALID;
+            }
+            if (__builtin_add_overflow(a.u.datetime, b.u.duration, &r)) {
+                snprintf(err, errlen, "offset() overflows");
+                return NHID_ERR_INVALID;
+            }
+            out->kind = CEDAR_V_EXT;
+            out->ext_kind = CEDAR_EXT_DATETIME;
+            out->u.datetime = r;
+            return NHID_OK;
+        }
+    }
     if (!json_is_object(x) || !json_is_string(fn) || !json_is_string(arg)) {
         snprintf(err, errlen, "__extn must be {\"fn\": string, \"arg\": string}");
         return NHID_ERR_INVALID;
@@ -1303,7 +1459,7 @@ static int from_json(struct cedar_arena *arena, const json_t *j, struct cedar_va
         return NHID_ERR_INVALID;
     case JSON_STRING: {
         size_t l = json_string_length(j);
-        char *s = cedar_arena_strndup(arena, json_string_value(j), l);
+        char *s = json_str_dup(arena, json_string_value(j), l, &l);
         if (s == NULL)
             return NHID_ERR_NOMEM;
         out->kind = CEDAR_V_STRING;
@@ -1334,6 +1490,18 @@ static int from_json(struct cedar_arena *arena, const json_t *j, struct cedar_va
         json_t *x = json_object_get(j, "__extn");
         if (x != NULL && json_object_size(j) == 1)
             return ext_from_json(arena, x, out, err, errlen);
+        /* Implicit escapes: with a schema, Cedar reads {"type","id"} as an
+         * entity and {"fn","arg"} as an extension value where the schema
+         * expects one. Without schema-directed parsing we apply the same
+         * reading whenever an object has exactly those two string fields. */
+        if (json_object_size(j) == 2 && json_is_string(json_object_get(j, "type")) &&
+            json_is_string(json_object_get(j, "id"))) {
+            out->kind = CEDAR_V_ENTITY;
+            return uid_from_type_id(arena, j, &out->u.uid, err, errlen);
+        }
+        if (json_object_size(j) == 2 && json_is_string(json_object_get(j, "fn")) &&
+            (json_is_string(json_object_get(j, "arg")) || json_is_array(json_object_get(j, "args"))))
+            return ext_from_json(arena, j, out, err, errlen);
         if (json_object_get(j, "__expr") != NULL) {
             snprintf(err, errlen, "the __expr escape is not supported");
             return NHID_ERR_UNSUPPORTED;
@@ -1350,7 +1518,7 @@ static int from_json(struct cedar_arena *arena, const json_t *j, struct cedar_va
         json_t *v;
         json_object_foreach((json_t *)j, k, v) {
             size_t kl = strlen(k);
-            char *ks = cedar_arena_strndup(arena, k, kl);
+            char *ks = json_str_dup(arena, k, kl, &kl);
             NHID_CHECK_ALLOC(ks);
             attrs[i].key = (struct cedar_str){ks, kl};
             NHID_TRY(from_json(arena, v, &attrs[i].val, depth + 1, err, errlen));
