@@ -99,8 +99,16 @@ struct nhid_request {
     const char *remote_addr;         /* "127.0.0.1" */
     uint16_t remote_port;
     bool tls;
-    bool mtls;                       /* a verified client certificate was presented */
+    /*
+     * Client certificate. With a listener-wide client CA (tls_client_ca_file)
+     * TLS verified it and mtls is true. Otherwise a certificate is optional,
+     * peer_cert is whatever the client presented (possession of its key is
+     * proven by the handshake) and an authenticator (auth/cert) decides
+     * whether it is trusted, setting mtls when it is.
+     */
+    bool mtls;
     void *peer_cert;                 /* X509 * of the client, borrowed, or NULL */
+    void *peer_chain;                /* STACK_OF(X509) * sent by the client, borrowed, or NULL */
     char request_id[37];
     int64_t start_ns;                /* monotonic */
     int route_index;                 /* index in the routing table (metrics), -1 if none */

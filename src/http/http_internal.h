@@ -81,6 +81,7 @@ struct conn {
     bool handshake_done;
     bool mtls;
     X509 *peer; /* borrowed from the SSL session */
+    STACK_OF(X509) *peer_chain; /* borrowed: what the client sent (leaf first) */
     bool dead;  /* transport closed while a request was in flight */
     int64_t req_started_ns;
     /* the request being read */

@@ -423,6 +423,7 @@ void http_pipeline_dispatch(struct conn *c, char *body, size_t body_len)
     q->tls = true;
     q->mtls = c->mtls;
     q->peer_cert = c->peer;
+    q->peer_chain = c->peer_chain;
     q->body_raw = (const uint8_t *)body;
     q->body_len = body_len;
     q->method_name = c->head.method;

@@ -351,9 +351,11 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         c->handshake_done = true;
         SSL *ssl = bufferevent_openssl_get_ssl(bev);
         X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
-        if (peer && SSL_get_verify_result(ssl) == X509_V_OK) {
+        if (peer) {
             c->peer = peer;
-            c->mtls = true;
+            c->peer_chain = SSL_get_peer_cert_chain(ssl);
+            /* Verified by TLS only when the listener requires a client CA. */
+            c->mtls = c->loop->srv->cfg.client_ca_file && SSL_get_verify_result(ssl) == X509_V_OK;
         }
         return;
     }
@@ -489,6 +491,13 @@ static int parse_address(const char *addr, struct sockaddr_storage *ss, socklen_
     return NHID_OK;
 }
 
+static int accept_any_client_cert(int preverify_ok, X509_STORE_CTX *ctx)
+{
+    (void)preverify_ok;
+    (void)ctx;
+    return 1;
+}
+
 static int tls_setup(struct nhid_http *h, char *errbuf, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -530,6 +539,14 @@ static int tls_setup(struct nhid_http *h, char *errbuf, size_t errlen)
         SSL_CTX_set_client_CA_list(ctx, names);
         /* mTLS required: a missing or untrusted client certificate fails the handshake. */
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        SSL_CTX_set_verify_depth(ctx, 8);
+    } else {
+        /*
+         * No listener-wide client CA: a client certificate is optional and
+         * is checked by the cert auth method against its own trusted CAs.
+         * The handshake still proves possession of the certificate's key.
+         */
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_client_cert);
         SSL_CTX_set_verify_depth(ctx, 8);
     }
     ERR_clear_error();
