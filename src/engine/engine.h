@@ -228,6 +228,14 @@ struct nhid_core {
     /* Run every engine's on_unseal / on_seal (set by the server; used by sys). */
     int (*after_unseal)(struct nhid_core *core);
     void (*before_seal)(struct nhid_core *core);
+    /*
+     * Identity gate (set by the identity engine): may a credential bound to
+     * identity `entity_id` act now? NHID_OK if its identity is active (or
+     * pending), NHID_ERR_DENIED with a reason in msg if it is suspended or
+     * decommissioned. Called by authenticators on every request, so it must
+     * be O(1) and not touch storage. NULL: no identities exist yet.
+     */
+    int (*identity_gate)(struct nhid_core *core, const char *entity_id, char *msg, size_t msglen);
     /* Audit devices from the config file: [{"name","path","description"}] (borrowed). */
     json_t *config_audit;
     const char *storage_type;    /* "sqlite" */
