@@ -16,6 +16,7 @@ struct cli_client {
     FILE *err;
     char addr[512]; /* no trailing '/' */
     char *token;    /* secret: wiped on free */
+    bool no_token;  /* cli_client_send_token(c, false) */
     char url[4096]; /* last request's URL */
     char errbuf[CURL_ERROR_SIZE];
     char *body; /* last response body (wiped before reuse) */
@@ -210,6 +211,11 @@ void cli_client_free(struct cli_client *c)
     free(c);
 }
 
+void cli_client_send_token(struct cli_client *c, bool send)
+{
+    c->no_token = !send;
+}
+
 const char *cli_client_last_url(const struct cli_client *c)
 {
     return c->url;
@@ -337,7 +343,7 @@ int cli_request_raw(struct cli_client *c, const char *method, const char *path,
     NHID_CHECK_ALLOC(hdrs);
     hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
     NHID_CHECK_ALLOC(hdrs);
-    if (c->token) {
+    if (c->token && !c->no_token) {
         size_t n = strlen(c->token) + 32;
         char *th = malloc(n);
         NHID_CHECK_ALLOC(th);

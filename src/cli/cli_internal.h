@@ -213,6 +213,12 @@ NHID_MUST_CHECK int cli_client_new(const struct cli_opts *opts, FILE *err, struc
 void cli_client_free(struct cli_client *c);
 /* Replace the token sent as X-Vault-Token (copied; NULL clears). */
 NHID_MUST_CHECK int cli_client_set_token(struct cli_client *c, const char *token);
+/*
+ * Whether to send the token (default true). Commands that call endpoints
+ * needing no credential (sys/seal-status, sys/unseal, sys/init) turn it off,
+ * so the token is not exposed where it is not needed.
+ */
+void cli_client_send_token(struct cli_client *c, bool send);
 /* The full URL of the last request ("https://host:8200/v1/sys/health"). */
 const char *cli_client_last_url(const struct cli_client *c);
 /* The ctx's client, created on first use; NULL (error printed) on failure. */

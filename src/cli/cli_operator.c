@@ -6,10 +6,25 @@
 #define CLI_SHARES_MAX 255      /* Shamir over GF(256): at most 255 shares */
 #define CLI_UNSEAL_KEY_MAX 1024 /* longest unseal key accepted (base64 or hex) */
 
-/* A status field, or "n/a". */
+/* A status field, or "n/a" when absent or empty. */
 static int add_field(struct cli_table *t, const char *label, json_t *obj, const char *key)
 {
-    return cli_table_add_json(t, label, json_object_get(obj, key));
+    json_t *v = json_object_get(obj, key);
+    if (json_is_string(v) && json_string_length(v) == 0)
+        v = NULL;
+    return cli_table_add_json(t, label, v);
+}
+
+/*
+ * The ctx's client with the token switched off: the seal endpoints need no
+ * credential, and a sealed server cannot check one. NULL (error printed) on failure.
+ */
+static struct cli_client *unauth_client(struct cli_ctx *ctx)
+{
+    struct cli_client *c = cli_client_get(ctx);
+    if (c)
+        cli_client_send_token(c, false);
+    return c;
 }
 
 int cli_print_seal_status(struct cli_ctx *ctx, json_t *resp)
@@ -40,7 +55,7 @@ int cli_print_seal_status(struct cli_ctx *ctx, json_t *resp)
         NHID_TRY(cli_table_add(t, "Unseal Nonce", "%s", nonce && *nonce ? nonce : "n/a"));
     }
     NHID_TRY(add_field(t, "Version", st, "version"));
-    if (json_object_get(st, "build_date"))
+    if (json_string_length(json_object_get(st, "build_date")) > 0)
         NHID_TRY(add_field(t, "Build Date", st, "build_date"));
     NHID_TRY(add_field(t, "Storage Type", st, "storage_type"));
     if (!sealed) {
@@ -63,6 +78,8 @@ int cli_cmd_status(struct cli_ctx *ctx, int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     json_t *resp = NULL;
+    if (unauth_client(ctx) == NULL)
+        return CLI_EXIT_USAGE;
     /* Vault's convention: 1 for an error, 2 for sealed. */
     if (cli_call(ctx, "GET", "sys/seal-status", NULL, &resp) < 0)
         return CLI_EXIT_USAGE;
@@ -104,7 +121,7 @@ int cli_cmd_operator_init(struct cli_ctx *ctx, int argc, char **argv)
     json_t *resp = NULL;
     if (body == NULL)
         return cli_fail(ctx, CLI_EXIT_USAGE, "out of memory");
-    rc = cli_call(ctx, "PUT", "sys/init", body, &resp);
+    rc = unauth_client(ctx) ? cli_call(ctx, "PUT", "sys/init", body, &resp) : NHID_ERR_INVALID;
     json_decref(body);
     if (rc < 0)
         return CLI_EXIT_ERROR;
@@ -185,7 +202,7 @@ int cli_cmd_operator_unseal(struct cli_ctx *ctx, int argc, char **argv)
     }
     if (body == NULL)
         return cli_fail(ctx, CLI_EXIT_USAGE, "out of memory (or the key is not UTF-8 text)");
-    rc = cli_call(ctx, "PUT", "sys/unseal", body, &resp);
+    rc = unauth_client(ctx) ? cli_call(ctx, "PUT", "sys/unseal", body, &resp) : NHID_ERR_INVALID;
     cli_json_free(body);
     if (rc < 0)
         return CLI_EXIT_ERROR;
