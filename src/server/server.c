@@ -171,7 +171,7 @@ static int apply_config_file(struct server_opts *o, char *err, size_t errlen)
     }
     static const char *const known[] = {"trust_domain", "api_addr",  "log_level", "listener",
                                         "storage",      "audit",     "limits",    "seal",
-                                        "disable_mlock", "ui",       NULL};
+                                        "disable_mlock", NULL};
     const char *k;
     json_t *v;
     json_object_foreach(cfg, k, v)
@@ -208,8 +208,13 @@ static int apply_config_file(struct server_opts *o, char *err, size_t errlen)
             NHID_FAIL(NHID_ERR_INVALID);
         }
         json_t *th = json_object_get(l, "threads");
-        if (json_is_integer(th) && json_integer_value(th) > 0 && json_integer_value(th) <= 64)
+        if (th) {
+            if (!json_is_integer(th) || json_integer_value(th) < 1 || json_integer_value(th) > 64) {
+                snprintf(err, errlen, "listener.threads: expected a number from 1 to 64");
+                NHID_FAIL(NHID_ERR_INVALID);
+            }
             o->threads = (unsigned)json_integer_value(th);
+        }
     }
     json_t *s = first_block(cfg, "storage");
     if (s) {
@@ -250,9 +255,16 @@ static int apply_config_file(struct server_opts *o, char *err, size_t errlen)
         NHID_TRY(config_size(lim, "max_url_length", &o->limits.max_url_len, err, errlen));
         NHID_TRY(config_size(lim, "max_value_size", &o->limits.max_value_size, err, errlen));
         NHID_TRY(config_size(lim, "max_header_count", &o->limits.max_header_count, err, errlen));
-        size_t mc = o->limits.max_connections;
-        NHID_TRY(config_size(lim, "max_connections", &mc, err, errlen));
-        o->limits.max_connections = (unsigned)mc;
+        json_t *mc = json_object_get(lim, "max_connections");
+        if (mc) {
+            if (!json_is_integer(mc) || json_integer_value(mc) < 1 ||
+                json_integer_value(mc) > 1000000) {
+                snprintf(err, errlen, "limits.max_connections: expected a number from 1 to "
+                                      "1000000");
+                NHID_FAIL(NHID_ERR_INVALID);
+            }
+            o->limits.max_connections = (unsigned)json_integer_value(mc);
+        }
         NHID_TRY(config_duration(lim, "idle_timeout", &o->limits.idle_timeout_s, err, errlen));
         NHID_TRY(config_duration(lim, "read_timeout", &o->limits.read_timeout_s, err, errlen));
     }

@@ -590,6 +590,55 @@ static int h_metrics(struct nhid_request *req, struct nhid_response *resp)
     return NHID_OK;
 }
 
+/* ---- lazy re-encryption after `operator rotate` -------------------------- */
+
+struct reencrypt_ctx {
+    char cursor[NHID_STORE_KEY_MAX + 1];
+    size_t done;
+};
+
+static int reencrypt_txn(struct nhid_core *core, struct nhid_txn *txn, void *arg)
+{
+    struct reencrypt_ctx *c = arg;
+    return nhid_barrier_reencrypt_some(core->barrier, txn, 512, c->cursor, sizeof(c->cursor),
+                                       &c->done);
+}
+
+/*
+ * Entries written under an older keyring term are rewritten under the
+ * active one a batch at a time, so a rotation never stalls requests.
+ * The cursor lives in memory: after a restart the walk starts over,
+ * which only costs a scan.
+ */
+static int reencrypt_job(struct nhid_core *core)
+{
+    static struct reencrypt_ctx ctx;
+    static uint32_t last_term;
+    struct nhid_seal_status st;
+    int rc = nhid_barrier_status(core->barrier, &st);
+    if (rc < 0 || st.sealed)
+        return rc;
+    if (st.term <= 1)
+        return NHID_OK;
+    if (st.term != last_term) {
+        last_term = st.term;
+        ctx.cursor[0] = '\0';
+        ctx.done = 0;
+    } else if (ctx.cursor[0] == '\0' && ctx.done == (size_t)-1) {
+        return NHID_OK; /* finished this term */
+    }
+    rc = nhid_core_write(core, reencrypt_txn, &ctx);
+    if (rc == NHID_OK && ctx.cursor[0] == '\0') {
+        nhid_info(MOD, "re-encryption under keyring term %u complete", st.term);
+        ctx.done = (size_t)-1;
+    }
+    return rc;
+}
+
+static const struct nhid_job sys_jobs[] = {
+    {"barrier-reencrypt", 1, reencrypt_job},
+};
+
 static const struct nhid_route sys_routes[] = {
     {"sys/health", NHID_M_GET | NHID_M_HEAD,
      NHID_ROUTE_UNAUTH | NHID_ROUTE_SEALED_OK | NHID_ROUTE_NOT_AUDITED, h_health, "read"},
@@ -612,6 +661,8 @@ const struct nhid_engine nhid_sys_engine = {
     .name = "sys",
     .routes = sys_routes,
     .n_routes = NHID_ARRAY_LEN(sys_routes),
+    .jobs = sys_jobs,
+    .n_jobs = NHID_ARRAY_LEN(sys_jobs),
     .on_unseal = sys_on_unseal,
     .on_seal = sys_on_seal,
 };
