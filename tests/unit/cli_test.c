@@ -607,6 +607,41 @@ static void test_bad_address(void **state)
     cap_close(&c);
 }
 
+static void test_token_and_limits(void **state)
+{
+    (void)state;
+    struct cap c;
+    cap_open(&c, NULL);
+    c.ctx.opts.addr = "https://127.0.0.1:1";
+    /* a token with CR/LF would inject headers: refused, and never echoed */
+    setenv("NHID_TOKEN", "abc\r\nX-Evil: 1", 1);
+    assert_null(cli_client_get(&c.ctx));
+    cap_flush(&c);
+    assert_non_null(strstr(c.err, "NHID_TOKEN is malformed"));
+    assert_null(strstr(c.err, "abc"));
+    unsetenv("NHID_TOKEN");
+    struct cli_client *cl = cli_client_get(&c.ctx);
+    assert_non_null(cl);
+    assert_int_equal(cli_client_set_token(cl, "nhs.ok"), NHID_OK);
+    assert_int_equal(cli_client_set_token(cl, "bad\ntoken"), NHID_ERR_INVALID);
+    assert_int_equal(cli_client_set_token(cl, NULL), NHID_OK);
+    cap_close(&c);
+
+    /* input readers stop at their named maximum */
+    char big[100];
+    memset(big, 'x', sizeof(big));
+    FILE *f = fmemopen(big, sizeof(big), "r");
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(cli_read_stream(f, 50, &out, &len), NHID_ERR_TOO_LARGE);
+    assert_null(out);
+    rewind(f);
+    assert_int_equal(cli_read_stream(f, 100, &out, &len), NHID_OK);
+    assert_int_equal(len, 100);
+    nhid_free_secret(out, len + 1);
+    fclose(f);
+}
+
 /* ---- dispatch (exit codes) ----------------------------------------------- */
 
 static int run(int argc, char **argv)
@@ -685,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_api_error),
         cmocka_unit_test(test_connect_error),
         cmocka_unit_test(test_bad_address),
+        cmocka_unit_test(test_token_and_limits),
         cmocka_unit_test(test_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
