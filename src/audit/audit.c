@@ -34,10 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 
 #include "audit/audit.h"
 #include "audit/audit_internal.h"
@@ -48,19 +45,11 @@
 #define AUDIT_BATCH_MAX 16384
 /* Records waiting in the queue before submit() refuses (503). */
 #define AUDIT_QUEUE_MAX (1u << 20)
-/* Nesting depth of HMAC'd data (request/response data are bounded by the HTTP layer). */
-#define AUDIT_DEPTH_MAX 64
-/* Longest last line read back when a device is enabled on an existing file. */
-#define AUDIT_LINE_MAX ((off_t)64 << 20)
 /* A device's buffer is written out once it holds this much (one fdatasync still). */
 #define AUDIT_WRITE_MAX ((size_t)32 << 20)
 /* Bytes appended to a serialized record: ,"seq":N,"prev":"..","chain":".."}\n */
 #define AUDIT_LINE_EXTRA 192
 #define AUDIT_BUF_INIT ((size_t)1 << 20)
-#define AUDIT_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
-#define AUDIT_HMAC_PREFIX "hmac-sha256:"
-#define AUDIT_HMAC_PREFIX_LEN 12
-#define AUDIT_HMAC_STR_LEN (AUDIT_HMAC_PREFIX_LEN + AUDIT_HEX_LEN)
 
 struct audit_item {
     struct audit_item *next;
@@ -107,193 +96,10 @@ struct nhid_audit {
     atomic_uint_least64_t records;
 
     /* Audit thread scratch. */
-    char *buf;
-    size_t cap;
+    struct audit_out out;
     EVP_MD_CTX *md;
     struct audit_item **batch;
 };
-
-/* ---- HMAC ------------------------------------------------------------------- */
-
-static EVP_MAC *g_hmac;
-static pthread_once_t g_hmac_once = PTHREAD_ONCE_INIT;
-
-static void hmac_fetch(void)
-{
-    g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-}
-
-static EVP_MAC_CTX *hmac_ctx_new(const uint8_t key[32])
-{
-    pthread_once(&g_hmac_once, hmac_fetch);
-    if (g_hmac == NULL)
-        return NULL;
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(g_hmac);
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end(),
-    };
-    if (ctx == NULL || EVP_MAC_init(ctx, key, 32, params) != 1) {
-        EVP_MAC_CTX_free(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
-/* out = "hmac-sha256:<hex>" (AUDIT_HMAC_STR_LEN bytes, no NUL). */
-static bool hmac_str(EVP_MAC_CTX *ctx, const char *s, size_t len, char *out)
-{
-    uint8_t mac[32];
-    size_t maclen = 0;
-    /* init with a NULL key restarts with the key already set (OpenSSL 3). */
-    if (EVP_MAC_init(ctx, NULL, 0, NULL) != 1 ||
-        EVP_MAC_update(ctx, (const unsigned char *)s, len) != 1 ||
-        EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) != 1 || maclen != sizeof(mac))
-        return false;
-    memcpy(out, AUDIT_HMAC_PREFIX, AUDIT_HMAC_PREFIX_LEN);
-    audit_hex32_encode(mac, out + AUDIT_HMAC_PREFIX_LEN);
-    return true;
-}
-
-/*
- * A new tree equal to v with every string leaf replaced by its HMAC.
- * Numbers, booleans and null are shared (they are not secrets).
- */
-static json_t *hmac_tree(EVP_MAC_CTX *ctx, json_t *v, unsigned depth, int *err)
-{
-    if (depth > AUDIT_DEPTH_MAX) {
-        *err = NHID_ERR_TOO_LARGE;
-        return NULL;
-    }
-    switch (json_typeof(v)) {
-    case JSON_STRING: {
-        char s[AUDIT_HMAC_STR_LEN];
-        if (!hmac_str(ctx, json_string_value(v), json_string_length(v), s)) {
-            *err = NHID_ERR_CRYPTO;
-            return NULL;
-        }
-        json_t *out = json_stringn_nocheck(s, sizeof(s));
-        if (out == NULL)
-            *err = NHID_ERR_NOMEM;
-        return out;
-    }
-    case JSON_OBJECT: {
-        json_t *out = json_object();
-        if (out == NULL) {
-            *err = NHID_ERR_NOMEM;
-            return NULL;
-        }
-        for (void *it = json_object_iter(v); it != NULL; it = json_object_iter_next(v, it)) {
-            json_t *child = hmac_tree(ctx, json_object_iter_value(it), depth + 1, err);
-            if (child == NULL ||
-                json_object_setn_new_nocheck(out, json_object_iter_key(it),
-                                             json_object_iter_key_len(it), child) != 0) {
-                if (child != NULL)
-                    *err = NHID_ERR_NOMEM;
-                json_decref(out);
-                return NULL;
-            }
-        }
-        return out;
-    }
-    case JSON_ARRAY: {
-        json_t *out = json_array();
-        if (out == NULL) {
-            *err = NHID_ERR_NOMEM;
-            return NULL;
-        }
-        for (size_t i = 0; i < json_array_size(v); i++) {
-            json_t *child = hmac_tree(ctx, json_array_get(v, i), depth + 1, err);
-            if (child == NULL || json_array_append_new(out, child) != 0) {
-                if (child != NULL)
-                    *err = NHID_ERR_NOMEM;
-                json_decref(out);
-                return NULL;
-            }
-        }
-        return out;
-    }
-    default:
-        return json_incref(v);
-    }
-}
-
-/* Replace obj[key] with its HMAC'd tree. */
-static int hmac_field(EVP_MAC_CTX *ctx, json_t *obj, const char *key, json_t *v)
-{
-    int err = NHID_ERR_NOMEM;
-    json_t *h = hmac_tree(ctx, v, 0, &err);
-    if (h == NULL)
-        return err;
-    return json_object_set_new(obj, key, h) == 0 ? NHID_OK : NHID_ERR_NOMEM;
-}
-
-/*
- * The record as it is written to device d: the secret-bearing fields
- * HMAC'd with d's key and any top-level seq/prev/chain removed (the
- * device owns those names). Only the objects on the path to a changed
- * field are copied (shallow); a record without secrets is shared as is.
- */
-static int audit_transform(struct audit_dev *d, json_t *rec, json_t **out)
-{
-    int rc = NHID_OK;
-    json_t *copy = NULL, *nreq = NULL, *nresp = NULL, *nauth = NULL;
-    json_t *req = json_object_get(rec, "request");
-    json_t *resp = json_object_get(rec, "response");
-    json_t *rdata = json_is_object(req) ? json_object_get(req, "data") : NULL;
-    json_t *rtok = json_is_object(req) ? json_object_get(req, "client_token") : NULL;
-    json_t *sdata = json_is_object(resp) ? json_object_get(resp, "data") : NULL;
-    json_t *sauth = json_is_object(resp) ? json_object_get(resp, "auth") : NULL;
-    json_t *stok = json_is_object(sauth) ? json_object_get(sauth, "client_token") : NULL;
-    bool reserved = json_object_get(rec, "seq") != NULL || json_object_get(rec, "prev") != NULL ||
-                    json_object_get(rec, "chain") != NULL;
-
-    if (rdata == NULL && rtok == NULL && sdata == NULL && stok == NULL && !reserved) {
-        *out = json_incref(rec);
-        return NHID_OK;
-    }
-    copy = json_copy(rec);
-    NHID_CHECK_ALLOC(copy);
-    if (reserved) {
-        (void)json_object_del(copy, "seq");
-        (void)json_object_del(copy, "prev");
-        (void)json_object_del(copy, "chain");
-    }
-    if (rdata != NULL || rtok != NULL) {
-        nreq = json_copy(req);
-        NHID_CHECK_ALLOC(nreq);
-        if (rdata != NULL)
-            NHID_TRY(hmac_field(d->mac, nreq, "data", rdata));
-        if (rtok != NULL)
-            NHID_TRY(hmac_field(d->mac, nreq, "client_token", rtok));
-        if (json_object_set(copy, "request", nreq) != 0)
-            NHID_FAIL(NHID_ERR_NOMEM);
-    }
-    if (sdata != NULL || stok != NULL) {
-        nresp = json_copy(resp);
-        NHID_CHECK_ALLOC(nresp);
-        if (sdata != NULL)
-            NHID_TRY(hmac_field(d->mac, nresp, "data", sdata));
-        if (stok != NULL) {
-            nauth = json_copy(sauth);
-            NHID_CHECK_ALLOC(nauth);
-            NHID_TRY(hmac_field(d->mac, nauth, "client_token", stok));
-            if (json_object_set(nresp, "auth", nauth) != 0)
-                NHID_FAIL(NHID_ERR_NOMEM);
-        }
-        if (json_object_set(copy, "response", nresp) != 0)
-            NHID_FAIL(NHID_ERR_NOMEM);
-    }
-    *out = copy;
-    copy = NULL;
-out:
-    json_decref(nauth);
-    json_decref(nresp);
-    json_decref(nreq);
-    json_decref(copy);
-    return rc;
-}
 
 /* Message for the caller (truncation is harmless: it is only a message). */
 NHID_PRINTF(3, 4)
@@ -366,7 +172,7 @@ static int find_last_nl(int fd, off_t end, off_t *pos)
     char chunk[65536];
     off_t hi = end;
     while (hi > 0) {
-        if (end - hi >= AUDIT_LINE_MAX)
+        if (end - hi >= (off_t)AUDIT_LINE_MAX)
             return EFBIG;
         off_t lo = hi > (off_t)sizeof(chunk) ? hi - (off_t)sizeof(chunk) : 0;
         int e = pread_full(fd, chunk, (size_t)(hi - lo), lo);
@@ -538,24 +344,6 @@ static size_t u64_dec(uint64_t v, char *out)
     return n;
 }
 
-static int buf_reserve(struct nhid_audit *a, size_t need)
-{
-    if (need <= a->cap)
-        return NHID_OK;
-    size_t cap = a->cap != 0 ? a->cap : AUDIT_BUF_INIT;
-    while (cap < need) {
-        if (cap > SIZE_MAX / 2)
-            return NHID_ERR_NOMEM;
-        cap *= 2;
-    }
-    char *p = realloc(a->buf, cap);
-    if (p == NULL)
-        return NHID_ERR_NOMEM;
-    a->buf = p;
-    a->cap = cap;
-    return NHID_OK;
-}
-
 /*
  * Serialize items into d's format, append with one write() and make
  * durable with one fdatasync(). Per-record errors go to item->rc.
@@ -564,7 +352,7 @@ static int buf_reserve(struct nhid_audit *a, size_t need)
 static int dev_write_batch(struct nhid_audit *a, struct audit_dev *d, struct audit_item **items,
                            size_t n)
 {
-    size_t off = 0;
+    struct audit_out *o = &a->out;
     off_t written = 0;
     uint64_t seq = d->seq;
     char prev[AUDIT_HEX_LEN];
@@ -573,40 +361,30 @@ static int dev_write_batch(struct nhid_audit *a, struct audit_dev *d, struct aud
     if (d->broken)
         return NHID_ERR_IO;
     memcpy(prev, d->chain_hex, AUDIT_HEX_LEN);
+    o->len = 0;
     for (size_t i = 0; i < n; i++) {
         struct audit_item *it = items[i];
-        json_t *t = NULL;
-        size_t need = 0;
+        size_t start = o->len;
         if (it->rc < 0)
             continue;
-        int trc = audit_transform(d, it->rec, &t);
-        if (trc < 0) {
-            it->rc = trc;
+        int src = audit_serialize(o, it->rec, d->mac);
+        if (src == NHID_OK && o->len - start > AUDIT_LINE_MAX - AUDIT_LINE_EXTRA)
+            src = NHID_ERR_TOO_LARGE; /* the verifier would refuse the line */
+        if (src == NHID_OK)
+            src = audit_out_reserve(o, AUDIT_LINE_EXTRA);
+        if (src < 0) {
+            o->len = start;
+            it->rc = src;
             continue;
         }
-        for (;;) {
-            need = json_dumpb(t, a->buf + off, a->cap - off, AUDIT_DUMP_FLAGS);
-            if (need == 0 || need + AUDIT_LINE_EXTRA <= a->cap - off)
-                break;
-            if (need > SIZE_MAX - off - AUDIT_LINE_EXTRA ||
-                buf_reserve(a, off + need + AUDIT_LINE_EXTRA) < 0) {
-                need = 0;
-                break;
-            }
-        }
-        json_decref(t);
-        char *line = a->buf + off;
-        if (need < 2 || line[0] != '{' || line[need - 1] != '}') {
-            it->rc = need == 0 ? NHID_ERR_NOMEM : NHID_ERR_INTERNAL;
-            continue;
-        }
-        /* BODY = the object without '}' + "seq":N,"prev":"<hex>" */
-        char *p = line + need - 1;
-        if (need > 2)
+        /* BODY = the object without its '}' + "seq":N,"prev":"<hex>" */
+        char *line = o->buf + start;
+        char *p = o->buf + o->len - 1;
+        if (o->len - start > 2)
             *p++ = ',';
         memcpy(p, AUDIT_SEQ_KEY, AUDIT_SEQ_KEY_LEN);
         p += AUDIT_SEQ_KEY_LEN;
-        p += u64_dec(++seq, p);
+        p += u64_dec(seq + 1, p);
         memcpy(p, AUDIT_PREV_KEY, AUDIT_PREV_KEY_LEN);
         p += AUDIT_PREV_KEY_LEN;
         memcpy(p, prev, AUDIT_HEX_LEN);
@@ -615,10 +393,11 @@ static int dev_write_batch(struct nhid_audit *a, struct audit_dev *d, struct aud
         /* chain = SHA-256(BODY || "}") */
         uint8_t digest[32];
         if (!audit_chain_hash(a->md, line, (size_t)(p - line), digest)) {
-            seq--;
+            o->len = start;
             it->rc = NHID_ERR_CRYPTO;
             continue;
         }
+        seq++;
         memcpy(p, AUDIT_CHAIN_KEY, AUDIT_CHAIN_KEY_LEN);
         p += AUDIT_CHAIN_KEY_LEN;
         audit_hex32_encode(digest, p);
@@ -627,20 +406,20 @@ static int dev_write_batch(struct nhid_audit *a, struct audit_dev *d, struct aud
         *p++ = '"';
         *p++ = '}';
         *p++ = '\n';
-        off = (size_t)(p - a->buf);
-        if (off >= AUDIT_WRITE_MAX) {
+        o->len = (size_t)(p - o->buf);
+        if (o->len >= AUDIT_WRITE_MAX) {
             /* Bound memory for batches of huge records: write now, sync once. */
-            if ((e = write_full(d->fd, a->buf, off)) != 0) {
+            if ((e = write_full(d->fd, o->buf, o->len)) != 0) {
                 dev_fail(d, "write to", e);
                 return NHID_ERR_IO;
             }
-            written += (off_t)off;
-            off = 0;
+            written += (off_t)o->len;
+            o->len = 0;
         }
     }
-    if (off == 0 && written == 0)
+    if (o->len == 0 && written == 0)
         return NHID_OK;
-    if ((e = write_full(d->fd, a->buf, off)) != 0) {
+    if ((e = write_full(d->fd, o->buf, o->len)) != 0) {
         dev_fail(d, "write to", e);
         return NHID_ERR_IO;
     }
@@ -648,7 +427,7 @@ static int dev_write_batch(struct nhid_audit *a, struct audit_dev *d, struct aud
         dev_fail(d, "fdatasync of", e);
         return NHID_ERR_IO;
     }
-    written += (off_t)off;
+    written += (off_t)o->len;
     d->seq = seq;
     memcpy(d->chain_hex, prev, AUDIT_HEX_LEN);
     d->good_off += written;
@@ -672,12 +451,10 @@ static void process_batch(struct nhid_audit *a, struct audit_item **items, size_
     for (unsigned i = 0; i < nd; i++)
         if (dev_write_batch(a, devs[i], items, n) < 0)
             failed = true;
-    if (a->cap > 2 * AUDIT_WRITE_MAX) {
+    if (a->out.cap > 2 * AUDIT_WRITE_MAX) {
         /* Give back the memory of an unusually large batch. */
-        free(a->buf);
-        a->buf = NULL;
-        a->cap = 0;
-        (void)buf_reserve(a, AUDIT_BUF_INIT);
+        free(a->out.buf);
+        a->out = (struct audit_out){NULL, 0, 0};
     }
     pthread_mutex_unlock(&a->iomu);
 
@@ -758,7 +535,7 @@ int nhid_audit_new(struct nhid_audit **out)
     if (pthread_mutex_init(&a->devmu, NULL) != 0)
         NHID_FAIL(NHID_ERR_INTERNAL);
     devmu = true;
-    NHID_TRY(buf_reserve(a, AUDIT_BUF_INIT));
+    NHID_TRY(audit_out_reserve(&a->out, AUDIT_BUF_INIT));
     a->md = EVP_MD_CTX_new();
     NHID_CHECK_ALLOC(a->md);
     if (audit_sha256_md() == NULL)
@@ -781,7 +558,7 @@ out:
     if (a != NULL) {
         free(a->batch);
         EVP_MD_CTX_free(a->md);
-        free(a->buf);
+        free(a->out.buf);
         if (devmu)
             pthread_mutex_destroy(&a->devmu);
         if (iomu)
@@ -809,7 +586,7 @@ void nhid_audit_free(struct nhid_audit *a)
         dev_free(a->devs[i]);
     free(a->batch);
     EVP_MD_CTX_free(a->md);
-    free(a->buf);
+    free(a->out.buf);
     pthread_mutex_destroy(&a->devmu);
     pthread_mutex_destroy(&a->iomu);
     pthread_cond_destroy(&a->qcv);
@@ -885,7 +662,7 @@ int nhid_audit_enable_file(struct nhid_audit *a, const char *name, const char *p
     NHID_CHECK_ALLOC(d->path);
     NHID_CHECK_ALLOC(d->description);
     memcpy(d->key, hmac_key, sizeof(d->key));
-    d->mac = hmac_ctx_new(d->key);
+    d->mac = audit_hmac_ctx_new(d->key);
     if (d->mac == NULL)
         NHID_FAIL(NHID_ERR_CRYPTO);
     /* Read-write so the last record can be read back and a failed batch cut off. */
@@ -1014,11 +791,11 @@ int nhid_audit_hash(struct nhid_audit *a, const char *name, const char *input, c
     pthread_mutex_lock(&a->devmu);
     int i = find_dev(a, n);
     if (i >= 0)
-        ctx = hmac_ctx_new(a->devs[i]->key);
+        ctx = audit_hmac_ctx_new(a->devs[i]->key);
     pthread_mutex_unlock(&a->devmu);
     if (i < 0)
         NHID_FAIL(NHID_ERR_NOT_FOUND);
-    if (ctx == NULL || !hmac_str(ctx, input, strlen(input), s))
+    if (ctx == NULL || !audit_hmac_str(ctx, input, strlen(input), s))
         NHID_FAIL(NHID_ERR_CRYPTO);
     memcpy(out, s, sizeof(s));
     out[sizeof(s)] = '\0';

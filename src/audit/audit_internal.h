@@ -15,9 +15,13 @@
 #ifndef NHID_AUDIT_INTERNAL_H
 #define NHID_AUDIT_INTERNAL_H
 
+#include <jansson.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "core/core.h"
 
 #define AUDIT_HEX_LEN 64
 #define AUDIT_CHAIN_KEY ",\"chain\":\""
@@ -30,6 +34,8 @@
 #define AUDIT_CHAIN_TAIL_LEN (AUDIT_CHAIN_KEY_LEN + AUDIT_HEX_LEN + 2)
 /* ,"prev":"<64 hex>" — the last bytes of BODY. */
 #define AUDIT_PREV_TAIL_LEN (AUDIT_PREV_KEY_LEN + AUDIT_HEX_LEN + 1)
+/* Longest line the writer produces and the verifier reads (records beyond fail). */
+#define AUDIT_LINE_MAX ((size_t)64 << 20)
 /* A seq has at most 20 decimal digits (UINT64_MAX). */
 #define AUDIT_SEQ_DIGITS_MAX 20
 
@@ -63,5 +69,39 @@ const EVP_MD *audit_sha256_md(void);
  * false if OpenSSL fails.
  */
 bool audit_chain_hash(EVP_MD_CTX *ctx, const char *body, size_t body_len, uint8_t out[32]);
+
+/* ---- serialization (audit_serialize.c) ---------------------------------- */
+
+#define AUDIT_HMAC_PREFIX "hmac-sha256:"
+#define AUDIT_HMAC_PREFIX_LEN 12
+#define AUDIT_HMAC_STR_LEN (AUDIT_HMAC_PREFIX_LEN + AUDIT_HEX_LEN)
+/* Nesting depth of a record; deeper records fail with NHID_ERR_TOO_LARGE. */
+#define AUDIT_DEPTH_MAX 256
+
+/* A growable byte buffer: buf[0..len) is the content. */
+struct audit_out {
+    char *buf;
+    size_t len;
+    size_t cap;
+};
+
+/* Make room for `more` bytes after len. NHID_ERR_NOMEM / NHID_ERR_TOO_LARGE. */
+NHID_MUST_CHECK int audit_out_reserve(struct audit_out *o, size_t more);
+
+/* HMAC-SHA256 context keyed once with a device key; NULL on failure. */
+EVP_MAC_CTX *audit_hmac_ctx_new(const uint8_t key[32]);
+/* out = "hmac-sha256:<hex>" (AUDIT_HMAC_STR_LEN bytes, no NUL). Not thread-safe per ctx. */
+bool audit_hmac_str(EVP_MAC_CTX *ctx, const char *s, size_t len, char out[AUDIT_HMAC_STR_LEN]);
+
+/*
+ * Append the record (an object) to o as compact JSON, byte-identical to
+ * json_dumpb(JSON_COMPACT | JSON_PRESERVE_ORDER) of the record after
+ * every string leaf under request.data, request.client_token,
+ * response.data and response.auth.client_token is replaced by
+ * audit_hmac_str() and top-level seq/prev/chain are dropped. On error o
+ * is unchanged (NHID_ERR_INVALID: malformed UTF-8; NHID_ERR_TOO_LARGE:
+ * deeper than AUDIT_DEPTH_MAX; NHID_ERR_NOMEM; NHID_ERR_CRYPTO).
+ */
+NHID_MUST_CHECK int audit_serialize(struct audit_out *o, json_t *rec, EVP_MAC_CTX *mac);
 
 #endif /* NHID_AUDIT_INTERNAL_H */

@@ -4,8 +4,8 @@
  * The verifier never parses JSON: for each line it finds seq, prev and
  * chain by scanning back from the end of the line (audit_tail_parse),
  * hashes the line's bytes once (SHA-256 with SHA-NI where OpenSSL has
- * it) and compares. The file is mmap'd and read sequentially, so a cached
- * file of ~400-byte lines verifies at several million records/s.
+ * it) and compares. The file is read sequentially in 4 MiB chunks into
+ * one buffer (bounded memory; no mmap page faults, no SIGBUS).
  *
  * The byte-level definition is in audit_internal.h and docs/audit.md.
  */
@@ -15,7 +15,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -186,59 +185,189 @@ static int report(struct nhid_audit_verify_result *res, enum nhid_audit_problem 
 }
 
 /*
- * After a forward seq jump at the line ending at `from`: is one of the
- * skipped seqs [lo, hi] further down the file? Then the records were
- * reordered, not deleted. Only runs once, on failure.
+ * A line reader over memory or a file descriptor. For a file it read()s
+ * into one reusable buffer (AUDIT_READ_CHUNK at a time) - no page faults
+ * per page as with mmap, no SIGBUS if the file shrinks under us, and
+ * memory bounded by AUDIT_LINE_MAX.
  */
-static uint64_t find_seq_later(const char *buf, size_t len, size_t from, uint64_t line_no,
-                               uint64_t lo, uint64_t hi, uint64_t *found_seq)
+#define AUDIT_READ_CHUNK ((size_t)4 << 20)
+
+struct line_reader {
+    int fd; /* -1: memory */
+    const char *mem;
+    size_t memlen;
+    uint64_t off;   /* offset of the next unread byte (file) or line (memory) */
+    char *buf;      /* file mode */
+    size_t cap, start, end;
+    bool eof;
+    uint64_t line_off; /* offset of the line last returned */
+    int err;           /* errno of a failed read */
+};
+
+enum { LR_END = 0, LR_LINE = 1, LR_LAST = 2, LR_TOO_LONG = -1, LR_ERROR = -2 };
+
+static void lr_init_mem(struct line_reader *lr, const char *mem, size_t len, uint64_t from)
 {
-    size_t pos = from;
-    while (pos < len) {
-        const char *nl = memchr(buf + pos, '\n', len - pos);
-        size_t n = (nl != NULL ? (size_t)(nl - buf) : len) - pos;
-        struct audit_tail t;
-        line_no++;
-        if (audit_tail_parse(buf + pos, n, &t) == NULL && t.seq >= lo && t.seq <= hi) {
-            *found_seq = t.seq;
-            return line_no;
-        }
-        if (nl == NULL)
-            break;
-        pos = (size_t)(nl - buf) + 1;
-    }
-    return 0;
+    memset(lr, 0, sizeof(*lr));
+    lr->fd = -1;
+    lr->mem = mem;
+    lr->memlen = len;
+    lr->off = from;
 }
 
-int nhid_audit_verify_mem(const void *vbuf, size_t len, struct nhid_audit_verify_result *res,
-                          enum nhid_audit_problem *kind)
+static void lr_init_fd(struct line_reader *lr, int fd, uint64_t from)
 {
-    const char *buf = vbuf;
+    memset(lr, 0, sizeof(*lr));
+    lr->fd = fd;
+    lr->off = from;
+}
+
+/*
+ * The next line without its '\n': LR_LINE, LR_LAST (no newline: the end
+ * of the input), LR_END, LR_TOO_LONG (longer than AUDIT_LINE_MAX) or
+ * LR_ERROR (lr->err). The line stays valid until the next call.
+ */
+static int lr_next(struct line_reader *lr, const char **line, size_t *len)
+{
+    if (lr->fd < 0) {
+        if (lr->off >= lr->memlen)
+            return LR_END;
+        const char *p = lr->mem + lr->off;
+        size_t left = lr->memlen - (size_t)lr->off;
+        const char *nl = memchr(p, '\n', left);
+        size_t n = nl != NULL ? (size_t)(nl - p) : left;
+        if (n > AUDIT_LINE_MAX)
+            return LR_TOO_LONG;
+        *line = p;
+        *len = n;
+        lr->line_off = lr->off;
+        lr->off += n + (nl != NULL);
+        return nl != NULL ? LR_LINE : LR_LAST;
+    }
+    size_t scanned = 0; /* bytes of the current line already searched */
+    for (;;) {
+        const char *p = lr->buf + lr->start;
+        const char *nl = memchr(p + scanned, '\n', lr->end - lr->start - scanned);
+        if (nl != NULL || (lr->eof && lr->end > lr->start)) {
+            size_t n = nl != NULL ? (size_t)(nl - p) : lr->end - lr->start;
+            if (n > AUDIT_LINE_MAX)
+                return LR_TOO_LONG;
+            *line = p;
+            *len = n;
+            lr->line_off = lr->off - (lr->end - lr->start);
+            lr->start += n + (nl != NULL);
+            return nl != NULL ? LR_LINE : LR_LAST;
+        }
+        if (lr->eof)
+            return LR_END;
+        scanned = lr->end - lr->start;
+        if (scanned > AUDIT_LINE_MAX)
+            return LR_TOO_LONG;
+        /* Keep the partial line, make room, read more. */
+        if (lr->start > 0) {
+            memmove(lr->buf, lr->buf + lr->start, scanned);
+            lr->start = 0;
+            lr->end = scanned;
+        }
+        if (lr->cap - lr->end < AUDIT_READ_CHUNK / 2) {
+            size_t cap = lr->cap == 0 ? AUDIT_READ_CHUNK : lr->cap * 2;
+            char *nb = realloc(lr->buf, cap);
+            if (nb == NULL) {
+                lr->err = ENOMEM;
+                return LR_ERROR;
+            }
+            lr->buf = nb;
+            lr->cap = cap;
+        }
+        ssize_t r = read(lr->fd, lr->buf + lr->end, lr->cap - lr->end);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            lr->err = errno;
+            return LR_ERROR;
+        }
+        if (r == 0)
+            lr->eof = true;
+        lr->end += (size_t)r;
+        lr->off += (uint64_t)r;
+    }
+}
+
+static void lr_free(struct line_reader *lr)
+{
+    free(lr->buf);
+    lr->buf = NULL;
+}
+
+/*
+ * After a forward seq jump: is one of the skipped seqs [lo, hi] further
+ * down the input (from offset `from`)? Then records were reordered, not
+ * deleted. Runs at most once, on failure. Returns the line number or 0.
+ */
+static uint64_t find_seq_later(const struct line_reader *cur, uint64_t from, uint64_t line_no,
+                               uint64_t lo, uint64_t hi, uint64_t *found_seq)
+{
+    struct line_reader lr;
+    const char *line;
+    size_t n;
+    int k;
+    uint64_t found = 0;
+
+    if (cur->fd < 0)
+        lr_init_mem(&lr, cur->mem, cur->memlen, from);
+    else if (lseek(cur->fd, (off_t)from, SEEK_SET) == (off_t)-1)
+        return 0;
+    else
+        lr_init_fd(&lr, cur->fd, from);
+    while ((k = lr_next(&lr, &line, &n)) == LR_LINE || k == LR_LAST) {
+        struct audit_tail t;
+        line_no++;
+        if (audit_tail_parse(line, n, &t) == NULL && t.seq >= lo && t.seq <= hi) {
+            *found_seq = t.seq;
+            found = line_no;
+            break;
+        }
+    }
+    lr_free(&lr);
+    return found;
+}
+
+static int verify_lines(struct line_reader *lr, struct nhid_audit_verify_result *res,
+                        enum nhid_audit_problem *kind)
+{
     int rc = NHID_OK;
     uint64_t line_no = 0;
     uint64_t last_seq = 0;
-    const char *last_chain = nhid_audit_zero_chain;
-    const char *last_prev = NULL;
-    size_t pos = 0;
+    char last_chain[AUDIT_HEX_LEN];
+    char last_prev[AUDIT_HEX_LEN];
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    const char *line;
+    size_t n;
+    int k;
 
-    memset(res, 0, sizeof(*res));
-    if (kind != NULL)
-        *kind = NHID_AUDIT_PROBLEM_NONE;
+    memcpy(last_chain, nhid_audit_zero_chain, AUDIT_HEX_LEN);
     if (ctx == NULL) {
         snprintf(res->problem, sizeof(res->problem), "out of memory");
         return NHID_ERR_NOMEM;
     }
-    while (pos < len) {
-        const char *line = buf + pos;
-        const char *nl = memchr(line, '\n', len - pos);
+    while ((k = lr_next(lr, &line, &n)) != LR_END) {
         struct audit_tail t;
         uint8_t digest[32];
         char digest_hex[AUDIT_HEX_LEN];
         line_no++;
-        if (nl == NULL) {
+        if (k == LR_ERROR) {
+            snprintf(res->problem, sizeof(res->problem), "read failed at line %llu: %s",
+                     (unsigned long long)line_no, strerror(lr->err));
+            NHID_FAIL(NHID_ERR_IO);
+        }
+        if (k == LR_TOO_LONG)
+            NHID_FAIL(report(res, kind, NHID_AUDIT_PROBLEM_MALFORMED, line_no, 0,
+                             "line %llu is longer than %llu bytes: not an audit record",
+                             (unsigned long long)line_no,
+                             (unsigned long long)AUDIT_LINE_MAX));
+        const char *why = audit_tail_parse(line, n, &t);
+        if (k == LR_LAST) {
             /* A crash between write() and its completion leaves this. */
-            const char *why = audit_tail_parse(line, len - pos, &t);
             if (why == NULL)
                 NHID_FAIL(report(res, kind, NHID_AUDIT_PROBLEM_TRUNCATED, line_no, t.seq,
                                  "last line %llu is truncated: no newline after record seq "
@@ -248,11 +377,8 @@ int nhid_audit_verify_mem(const void *vbuf, size_t len, struct nhid_audit_verify
                              "last line %llu is truncated: %zu bytes without a newline or "
                              "chain; expected record seq %llu (incomplete write, e.g. a crash "
                              "while appending)",
-                             (unsigned long long)line_no, len - pos,
-                             (unsigned long long)last_seq + 1));
+                             (unsigned long long)line_no, n, (unsigned long long)last_seq + 1));
         }
-        size_t n = (size_t)(nl - line);
-        const char *why = audit_tail_parse(line, n, &t);
         if (why != NULL)
             NHID_FAIL(report(res, kind, NHID_AUDIT_PROBLEM_MALFORMED, line_no, 0,
                              "line %llu is not an audit record (%s): edited or inserted; "
@@ -273,8 +399,8 @@ int nhid_audit_verify_mem(const void *vbuf, size_t len, struct nhid_audit_verify
             /* The normal case: this record follows the previous one. */
         } else if (t.seq > last_seq + 1) {
             uint64_t found_seq = 0;
-            uint64_t later = find_seq_later(buf, len, (size_t)(nl - buf) + 1, line_no,
-                                            last_seq + 1, t.seq - 1, &found_seq);
+            uint64_t later = find_seq_later(lr, lr->line_off + n + 1, line_no, last_seq + 1,
+                                            t.seq - 1, &found_seq);
             if (later != 0)
                 NHID_FAIL(report(res, kind, NHID_AUDIT_PROBLEM_REORDERED, line_no, t.seq,
                                  "record seq %llu (line %llu) is out of order: expected seq "
@@ -302,7 +428,7 @@ int nhid_audit_verify_mem(const void *vbuf, size_t len, struct nhid_audit_verify
                              (unsigned long long)last_seq + 1, (unsigned long long)t.seq - 1,
                              (unsigned long long)line_no, (unsigned long long)t.seq));
         } else if (t.seq <= last_seq) {
-            if (t.seq == last_seq && last_prev != NULL &&
+            if (t.seq == last_seq && line_no > 1 &&
                 memcmp(t.prev_hex, last_prev, AUDIT_HEX_LEN) == 0)
                 NHID_FAIL(report(res, kind, NHID_AUDIT_PROBLEM_INSERTED, line_no, t.seq,
                                  "lines %llu and %llu both claim seq %llu after the same "
@@ -323,14 +449,24 @@ int nhid_audit_verify_mem(const void *vbuf, size_t len, struct nhid_audit_verify
                                           : "the previous record's chain"));
         }
         last_seq = t.seq;
-        last_chain = t.chain_hex;
-        last_prev = t.prev_hex;
+        memcpy(last_chain, t.chain_hex, AUDIT_HEX_LEN);
+        memcpy(last_prev, t.prev_hex, AUDIT_HEX_LEN);
         res->records++;
-        pos = (size_t)(nl - buf) + 1;
     }
 out:
     EVP_MD_CTX_free(ctx);
     return rc;
+}
+
+int nhid_audit_verify_mem(const void *buf, size_t len, struct nhid_audit_verify_result *res,
+                          enum nhid_audit_problem *kind)
+{
+    struct line_reader lr;
+    memset(res, 0, sizeof(*res));
+    if (kind != NULL)
+        *kind = NHID_AUDIT_PROBLEM_NONE;
+    lr_init_mem(&lr, buf, buf != NULL ? len : 0, 0);
+    return verify_lines(&lr, res, kind);
 }
 
 int nhid_audit_verify_file_ex(const char *path, struct nhid_audit_verify_result *res,
@@ -338,13 +474,13 @@ int nhid_audit_verify_file_ex(const char *path, struct nhid_audit_verify_result 
 {
     int rc = NHID_OK;
     int fd = -1;
-    void *map = MAP_FAILED;
     struct stat st;
-    size_t len = 0;
+    struct line_reader lr;
 
     memset(res, 0, sizeof(*res));
     if (kind != NULL)
         *kind = NHID_AUDIT_PROBLEM_NONE;
+    lr_init_fd(&lr, -1, 0);
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         snprintf(res->problem, sizeof(res->problem), "cannot open: %s", strerror(errno));
@@ -359,28 +495,11 @@ int nhid_audit_verify_file_ex(const char *path, struct nhid_audit_verify_result 
                  "not a regular file (verify the file a device writes to)");
         NHID_FAIL(NHID_ERR_IO);
     }
-    if ((uint64_t)st.st_size > SIZE_MAX) {
-        snprintf(res->problem, sizeof(res->problem), "file too large to map");
-        NHID_FAIL(NHID_ERR_TOO_LARGE);
-    }
-    len = (size_t)st.st_size;
-    if (len == 0)
-        NHID_FAIL(nhid_audit_verify_mem("", 0, res, kind));
-    /*
-     * mmap + sequential read-ahead: no copy, no per-read syscalls. (A file
-     * truncated by someone else while we read it raises SIGBUS; audit
-     * files only grow.)
-     */
-    map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) {
-        snprintf(res->problem, sizeof(res->problem), "cannot map: %s", strerror(errno));
-        NHID_FAIL(NHID_ERR_IO);
-    }
-    (void)madvise(map, len, MADV_SEQUENTIAL | MADV_WILLNEED);
-    rc = nhid_audit_verify_mem(map, len, res, kind);
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    lr_init_fd(&lr, fd, 0);
+    rc = verify_lines(&lr, res, kind);
 out:
-    if (map != MAP_FAILED)
-        munmap(map, len);
+    lr_free(&lr);
     if (fd >= 0)
         close(fd);
     return rc;
