@@ -27,6 +27,7 @@ int cli_parse_bool(const char *s, bool *out)
 
 /* The flags every command accepts, handled into ctx->opts. */
 enum global_flag {
+    G_FIELD,
     G_ADDRESS,
     G_CA_CERT,
     G_CLIENT_CERT,
@@ -46,6 +47,7 @@ static const struct {
     {"client-key", G_CLIENT_KEY, true},
     {"tls-skip-verify", G_SKIP_VERIFY, false},
     {"format", G_FORMAT, true},
+    {"field", G_FIELD, true},
     {"h", G_HELP, false},
     {"help", G_HELP, false},
 };
@@ -109,6 +111,9 @@ static int set_global(struct cli_ctx *ctx, enum global_flag id, const char *valu
     switch (id) {
     case G_ADDRESS:
         ctx->opts.addr = value;
+        break;
+    case G_FIELD:
+        ctx->opts.field = value;
         break;
     case G_CA_CERT:
         ctx->opts.ca_cert = value;

@@ -62,6 +62,7 @@ struct cli_opts {
     const char *client_key;  /* NHID_CLIENT_KEY / -client-key */
     bool skip_verify;        /* NHID_SKIP_VERIFY / -tls-skip-verify (dev only) */
     enum cli_format format;  /* NHID_FORMAT / -format */
+    const char *field;       /* -field: print only this Key's value (read, write, token *) */
     long timeout_s;          /* NHID_CLIENT_TIMEOUT */
 };
 
@@ -306,6 +307,13 @@ int cli_print_secret(struct cli_ctx *ctx, json_t *resp);
 int cli_print_auth(struct cli_ctx *ctx, json_t *resp);
 /* Key/Value table of an object's members, keys sorted. */
 NHID_MUST_CHECK int cli_print_object_table(FILE *f, json_t *obj);
+
+/*
+ * Print a Key/Value table to ctx->out, or with -field=NAME only the value of
+ * row NAME (for scripts: `nhid token create -field=token`). Returns an exit
+ * code: CLI_EXIT_USAGE when the field is absent.
+ */
+int cli_table_output(struct cli_ctx *ctx, const struct cli_table *t);
 
 /* Print "Error: ..." to ctx->err with a printf format, and return code. */
 int cli_fail(struct cli_ctx *ctx, int code, const char *fmt, ...) NHID_PRINTF(3, 4);

@@ -147,6 +147,22 @@ void cli_table_print(const struct cli_table *t, FILE *f)
     }
 }
 
+int cli_table_output(struct cli_ctx *ctx, const struct cli_table *t)
+{
+    if (ctx->opts.field == NULL) {
+        cli_table_print(t, ctx->out);
+        return CLI_EXIT_OK;
+    }
+    for (size_t r = 1; t->ncols == 2 && r < t->nrows; r++) {
+        if (strcmp(t->cells[r * 2], ctx->opts.field) == 0) {
+            fprintf(ctx->out, "%s\n", t->cells[r * 2 + 1]);
+            return CLI_EXIT_OK;
+        }
+    }
+    return cli_fail(ctx, CLI_EXIT_USAGE, "flag -field: \"%.64s\" is not in the response",
+                    ctx->opts.field);
+}
+
 void cli_table_free(struct cli_table *t)
 {
     if (t == NULL)
@@ -400,7 +416,7 @@ out:
 
 int cli_print_auth(struct cli_ctx *ctx, json_t *resp)
 {
-    if (ctx->opts.format == CLI_FORMAT_JSON)
+    if (ctx->opts.format == CLI_FORMAT_JSON && ctx->opts.field == NULL)
         return cli_print_json(ctx->out, resp) < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     json_t *auth = json_object_get(resp, "auth");
     if (!json_is_object(auth))
@@ -410,16 +426,16 @@ int cli_print_auth(struct cli_ctx *ctx, json_t *resp)
         cli_table_free(t);
         return cli_fail(ctx, CLI_EXIT_USAGE, "out of memory");
     }
-    cli_table_print(t, ctx->out);
+    int rc = cli_table_output(ctx, t);
     cli_table_free(t);
-    return CLI_EXIT_OK;
+    return rc;
 }
 
 int cli_print_secret(struct cli_ctx *ctx, json_t *resp)
 {
     int rc = NHID_OK;
     struct cli_table *t = NULL;
-    if (ctx->opts.format == CLI_FORMAT_JSON)
+    if (ctx->opts.format == CLI_FORMAT_JSON && ctx->opts.field == NULL)
         return cli_print_json(ctx->out, resp) < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     if (resp == NULL)
         return CLI_EXIT_OK;
@@ -450,6 +466,11 @@ int cli_print_secret(struct cli_ctx *ctx, json_t *resp)
         NHID_TRY(table_add_object(t, data, NULL));
     else if (!envelope && json_is_object(resp))
         NHID_TRY(table_add_object(t, resp, NULL)); /* a sys endpoint without the envelope */
+    if (ctx->opts.field) {
+        int code = cli_table_output(ctx, t);
+        cli_table_free(t);
+        return code;
+    }
     cli_table_print(t, ctx->out);
     json_t *warnings = json_object_get(resp, "warnings");
     if (json_is_array(warnings) && json_array_size(warnings) > 0) {

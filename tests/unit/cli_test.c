@@ -507,6 +507,20 @@ static void test_print_secret_and_auth(void **state)
                                "token_meta_team      a\n");
     cap_close(&c);
 
+    /* -field prints one value, even with -format=json; an absent field is a usage error */
+    cap_open(&c, NULL);
+    char *fa[] = {"-field", "token_accessor", "-format=json"};
+    assert_int_equal(cli_begin(&c.ctx, 3, fa, NULL, 0, 0), CLI_CONTINUE);
+    resp = json_loads("{\"auth\":{\"client_token\":\"hvs.T\",\"accessor\":\"acc\"}}", 0, NULL);
+    assert_int_equal(cli_print_auth(&c.ctx, resp), CLI_EXIT_OK);
+    c.ctx.opts.field = "nope";
+    assert_int_equal(cli_print_auth(&c.ctx, resp), CLI_EXIT_USAGE);
+    cli_json_free(resp);
+    cap_flush(&c);
+    assert_string_equal(c.out, "acc\n");
+    assert_non_null(strstr(c.err, "flag -field: \"nope\" is not in the response"));
+    cap_close(&c);
+
     /* -format=json prints the whole response */
     cap_open(&c, NULL);
     c.ctx.opts.format = CLI_FORMAT_JSON;
