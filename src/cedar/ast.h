@@ -436,6 +436,9 @@ struct cedar_entities {
     size_t n, cap;             /* cap is a power of two */
     struct cedar_entity **slots;
     bool finalized;            /* ancestors computed */
+    /* After a failed cedar_entities_finalize: an entity on a parent cycle
+     * (Cedar requires the hierarchy to be acyclic). */
+    const struct cedar_uid *cycle_at;
     struct cedar_arena arena;
 };
 

@@ -133,7 +133,9 @@ NHID_MUST_CHECK int cedar_entities_add_native(struct cedar_entities *es,
                                               const struct cedar_record *tags,
                                               const struct cedar_uid *parents, size_t nparents);
 
-/* Compute transitive ancestors (cycles are fine). */
+/* Compute transitive ancestors. A cycle in the parent graph is rejected
+ * with NHID_ERR_INVALID (es->cycle_at names an entity on it), as Cedar
+ * requires an acyclic hierarchy; the computation itself always ends. */
 NHID_MUST_CHECK int cedar_entities_finalize(struct cedar_entities *es);
 
 /* Lookup; NULL when absent. */

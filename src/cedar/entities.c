@@ -291,6 +291,15 @@ int cedar_entities_finalize(struct cedar_entities *es)
         if (k > 1)
             qsort(e->ancestors, k, sizeof(*e->ancestors), uid_ptr_cmp);
         done[si] = true;
+        /* an entity that is its own ancestor sits on a cycle; Cedar
+         * rejects such entity data (the hierarchy must be a DAG) */
+        bool self = false;
+        for (size_t m = 0; m < k && !self; m++)
+            self = cedar_uid_eq(e->ancestors[m], &e->uid);
+        if (self) {
+            es->cycle_at = &e->uid;
+            NHID_FAIL(NHID_ERR_INVALID);
+        }
     }
     es->finalized = true;
 out:
@@ -366,7 +375,14 @@ int cedar_entities_from_json(const json_t *arr, struct cedar_entities **out, cha
             goto out;
         }
     }
-    NHID_TRY(cedar_entities_finalize(es));
+    rc = cedar_entities_finalize(es);
+    if (rc == NHID_ERR_INVALID && es->cycle_at != NULL) {
+        snprintf(err, errlen, "entity hierarchy has a cycle containing %.*s::\"%.*s\"",
+                 (int)es->cycle_at->type.len, es->cycle_at->type.ptr,
+                 (int)(es->cycle_at->id.len > 60 ? 60 : es->cycle_at->id.len), es->cycle_at->id.ptr);
+        goto out;
+    }
+    NHID_TRY(rc);
     *out = es;
     es = NULL;
 out:

@@ -870,7 +870,15 @@ static struct cedar_expr *parse_unary(struct parser *ps)
         return NULL;
     }
     struct cedar_expr *e;
+    bool fold = false;
     if (op == T_MINUS && ps->tok.t == T_INT) {
+        /* `-2.foo()` is -(2.foo()), as in Cedar: only a bare literal folds */
+        struct parser save = *ps;
+        lex(ps);
+        fold = ps->tok.t != T_DOT && ps->tok.t != T_LBRACK;
+        *ps = save;
+    }
+    if (fold) {
         /* -N: fold the first negation into the literal so that
          * -9223372036854775808 is representable */
         struct token it = ps->tok;
@@ -890,10 +898,6 @@ static struct cedar_expr *parse_unary(struct parser *ps)
             return NULL;
         }
         lex(ps);
-        if (ps->tok.t == T_DOT || ps->tok.t == T_LBRACK) {
-            perr(ps, ps->tok.loc, "parenthesize a negative literal before member access");
-            return NULL;
-        }
         e = node(ps, CEDAR_E_LIT, loc);
         if (e == NULL)
             return NULL;
