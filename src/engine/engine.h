@@ -56,6 +56,13 @@ enum nhid_route_flags {
     NHID_ROUTE_RAW_BODY = 1 << 4,  /* body is not JSON; see req->body_raw */
     NHID_ROUTE_NO_AUDIT_DATA = 1 << 5, /* omit request/response data from audit entirely */
     NHID_ROUTE_NOT_AUDITED = 1 << 6,   /* liveness probes only: sys/health, sys/seal-status */
+    /*
+     * Administrative operation: the handler runs on the event loop but
+     * OUTSIDE the request's read snapshot (req->txn is NULL), because it
+     * commits through nhid_core_write() or the barrier and then reads
+     * what it wrote. It opens its own read transactions if it needs any.
+     */
+    NHID_ROUTE_ADMIN = 1 << 7,
 };
 
 #define NHID_ROUTE_PARAMS_MAX 8
@@ -112,6 +119,7 @@ struct nhid_request {
     char request_id[37];
     int64_t start_ns;                /* monotonic */
     int route_index;                 /* index in the routing table (metrics), -1 if none */
+    const char *action;              /* the route's Cedar action, or NULL (derive from method) */
 
     /* route match */
     const char *param_names[NHID_ROUTE_PARAMS_MAX];
@@ -236,6 +244,16 @@ struct nhid_core {
      * be O(1) and not touch storage. NULL: no identities exist yet.
      */
     int (*identity_gate)(struct nhid_core *core, const char *entity_id, char *msg, size_t msglen);
+    /*
+     * Identity entities for policy (set by the identity engine): append to
+     * `entities` (a JSON array in Cedar's entity format) the entity
+     * Machine::"<identity>" with its attributes (kind, owner, labels,
+     * state, spiffe_id) and parents (Group::"<g>", Owner::"<owner>"), and
+     * every ancestor entity (nested groups). state_out gets the identity's
+     * lifecycle state. NULL: principals are bare Machine entities.
+     */
+    int (*identity_entities)(struct nhid_core *core, struct nhid_txn *txn, const char *identity,
+                             json_t *entities, char *state_out, size_t statelen);
     /* Audit devices from the config file: [{"name","path","description"}] (borrowed). */
     json_t *config_audit;
     const char *storage_type;    /* "sqlite" */

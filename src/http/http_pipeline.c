@@ -333,7 +333,7 @@ static void run(struct pending *p)
     struct nhid_request *q = &p->req;
     struct nhid_core *core = q->core;
     const struct nhid_route *rt = p->route;
-    char err[256];
+    q->action = rt->action;
 
     if (nhid_barrier_sealed(core->barrier) && !(rt->flags & NHID_ROUTE_SEALED_OK)) {
         nhid_resp_error(&p->resp, 503, "nhid is sealed: unseal it with `nhid operator unseal`");
@@ -368,13 +368,22 @@ static void run(struct pending *p)
         return;
     }
     q->txn = txn;
-    if (authenticate(p) < 0 || authorize(p) < 0) {
+    if (authenticate(p) < 0 && (rt->flags & NHID_ROUTE_UNAUTH)) {
+        /* Unauthenticated endpoints ignore a bad or unusable credential (as Vault). */
+        nhid_response_clear(&p->resp);
+        nhid_auth_clear(&q->auth);
+    } else if (p->resp.status >= 400) {
         q->txn = NULL;
         nhid_store_read_end(txn);
         finish(p);
         return;
     }
-    (void)err;
+    if (authorize(p) < 0) {
+        q->txn = NULL;
+        nhid_store_read_end(txn);
+        finish(p);
+        return;
+    }
     if ((rt->flags & NHID_ROUTE_WRITE) || q->auth.consume) {
         q->txn = NULL;
         nhid_store_read_end(txn);
@@ -392,6 +401,11 @@ static void run(struct pending *p)
             finish(p);
         }
         return;
+    }
+    if (rt->flags & NHID_ROUTE_ADMIN) {
+        q->txn = NULL;
+        nhid_store_read_end(txn);
+        txn = NULL;
     }
     int rc = rt->handler(q, &p->resp);
     if (rc < 0 && p->resp.status < 400)

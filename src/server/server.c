@@ -28,6 +28,7 @@
 #include "crypto/crypto.h"
 #include "engine/engine.h"
 #include "http/http.h"
+#include "policy/policy.h"
 #include "server/server_internal.h"
 #include "store/store.h"
 #include "sys/sys.h"
@@ -39,6 +40,7 @@
 static const struct nhid_engine *const all_engines[] = {
     &nhid_sys_engine,
     &nhid_token_engine,
+    &nhid_policy_engine,
 };
 
 struct server_opts {
