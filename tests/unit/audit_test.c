@@ -582,6 +582,120 @@ static void test_reserved_and_empty_records(void **state)
     assert_int_equal(res.records, 2);
 }
 
+/* ---- the serializer equals jansson's JSON_COMPACT | JSON_PRESERVE_ORDER ---------- */
+
+/* Reference transform with jansson: every string leaf HMAC'd via nhid_audit_hash(). */
+static json_t *ref_hmac(struct nhid_audit *a, json_t *v)
+{
+    char h[80];
+    if (json_is_string(v)) {
+        assert_int_equal(nhid_audit_hash(a, "file", json_string_value(v), h), NHID_OK);
+        return json_string(h);
+    }
+    if (json_is_object(v)) {
+        json_t *o = json_object();
+        const char *k;
+        json_t *c;
+        json_object_foreach(v, k, c) json_object_set_new(o, k, ref_hmac(a, c));
+        return o;
+    }
+    if (json_is_array(v)) {
+        json_t *o = json_array();
+        for (size_t i = 0; i < json_array_size(v); i++)
+            json_array_append_new(o, ref_hmac(a, json_array_get(v, i)));
+        return o;
+    }
+    return json_incref(v);
+}
+
+static void test_serializer_matches_jansson(void **state)
+{
+    struct fixture *f = *state;
+    struct nhid_audit *a = NULL;
+    char err[256];
+    const char *docs[] = {
+        "{\"s\":\"quote\\\" backslash\\\\ slash/ nl\\n tab\\t cr\\r bs\\b ff\\f c1\\u0001 "
+        "c1f\\u001f del\\u007f nul\\u0000 e\\u00e9 emoji\\ud83d\\ude00 \\u2028\"}",
+        "{\"k\\\"ey\\n\":1,\"\":\"\",\"int\":[0,-1,9223372036854775807,-9223372036854775808],"
+        "\"real\":[1.5,-0.0,1e300,0.1,3.0,-2.5e-7,123456789.125],\"b\":[true,false,null],"
+        "\"e\":{},\"ea\":[],\"n\":[[[{\"x\":[{}]}]]]}",
+        "{\"request\":\"not an object\",\"response\":[{\"data\":\"x\"}]}",
+        "{\"request\":{\"data\":null,\"client_token\":5,\"path\":\"p\"},"
+        "\"response\":{\"auth\":\"s\",\"data\":[1,\"two\",{\"three\":[\"3\",3.5,false]}]}}",
+        "{\"request\":{\"data\":{\"a\":{\"b\":[\"x\",{\"c\":\"y\"}]}},\"client_token\":\"t\"},"
+        "\"response\":{\"auth\":{\"client_token\":\"ct\",\"accessor\":\"acc\"},"
+        "\"data\":\"plain string\"},\"data\":\"top-level data is not secret\"}",
+    };
+    assert_int_equal(nhid_audit_new(&a), NHID_OK);
+    assert_int_equal(nhid_audit_enable_file(a, "file", f->path, KEY1, "", err, sizeof(err)),
+                     NHID_OK);
+    for (size_t i = 0; i < NHID_ARRAY_LEN(docs); i++) {
+        json_error_t jerr;
+        json_t *rec = json_loads(docs[i], JSON_ALLOW_NUL, &jerr);
+        if (rec == NULL)
+            fail_msg("doc %zu: %s", i, jerr.text);
+        assert_int_equal(nhid_audit_submit_wait(a, json_incref(rec)), NHID_OK);
+        /* Expected: jansson's own transform + dump. */
+        json_t *exp = json_copy(rec);
+        json_t *req = json_object_get(rec, "request");
+        json_t *resp = json_object_get(rec, "response");
+        if (json_is_object(req)) {
+            json_t *nr = json_copy(req);
+            if (json_object_get(req, "data") != NULL)
+                json_object_set_new(nr, "data", ref_hmac(a, json_object_get(req, "data")));
+            if (json_object_get(req, "client_token") != NULL)
+                json_object_set_new(nr, "client_token",
+                                    ref_hmac(a, json_object_get(req, "client_token")));
+            json_object_set_new(exp, "request", nr);
+        }
+        if (json_is_object(resp)) {
+            json_t *nr = json_copy(resp);
+            if (json_object_get(resp, "data") != NULL)
+                json_object_set_new(nr, "data", ref_hmac(a, json_object_get(resp, "data")));
+            json_t *auth = json_object_get(resp, "auth");
+            if (json_is_object(auth) && json_object_get(auth, "client_token") != NULL) {
+                json_t *na = json_copy(auth);
+                json_object_set_new(na, "client_token",
+                                    ref_hmac(a, json_object_get(auth, "client_token")));
+                json_object_set_new(nr, "auth", na);
+            }
+            json_object_set_new(exp, "response", nr);
+        }
+        char *want = json_dumps(exp, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        assert_non_null(want);
+        struct lines l = read_lines(f->path);
+        assert_int_equal(l.n, i + 1);
+        char *line = l.v[i];
+        char *cut = strstr(line, ",\"seq\":");
+        assert_non_null(cut);
+        cut[0] = '}';
+        cut[1] = '\0';
+        assert_string_equal(line, want);
+        free(want);
+        free_lines(&l);
+        json_decref(exp);
+        json_decref(rec);
+    }
+    /* Too deep: the record fails, nothing is written, the chain is unaffected. */
+    json_t *deep = json_array();
+    json_t *top = json_pack("{s:o}", "d", deep);
+    for (int i = 0; i < 300; i++) {
+        json_t *next = json_array();
+        json_array_append_new(deep, next);
+        deep = next;
+    }
+    assert_int_equal(nhid_audit_submit_wait(a, top), NHID_ERR_TOO_LARGE);
+    /* Malformed UTF-8 (only *_nocheck can make it) fails the record like json_dumpb would. */
+    json_t *bad = json_object();
+    json_object_set_new(bad, "s", json_stringn_nocheck("\xff\xfe", 2));
+    assert_int_equal(nhid_audit_submit_wait(a, bad), NHID_ERR_INVALID);
+    assert_int_equal(nhid_audit_submit_wait(a, json_object()), NHID_OK);
+    nhid_audit_free(a);
+    struct nhid_audit_verify_result res;
+    assert_int_equal(verify(f->path, &res, NULL), NHID_OK);
+    assert_int_equal(res.records, NHID_ARRAY_LEN(docs) + 1);
+}
+
 /* ---- continuation ----------------------------------------------------------------- */
 
 static void test_continue_after_reopen(void **state)
@@ -951,6 +1065,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hmac_secrets_never_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hmac_per_device_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reserved_and_empty_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_serializer_matches_jansson, setup, teardown),
         cmocka_unit_test_setup_teardown(test_continue_after_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_continue_after_crash_partial_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enable_refuses_tampered_tail, setup, teardown),
