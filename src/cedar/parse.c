@@ -1625,22 +1625,54 @@ const struct cedar_policy *cedar_policy_set_find(const struct cedar_policy_set *
     return NULL;
 }
 
-static const struct cedar_policy *find_str(const struct cedar_policy_set *ps,
-                                           const struct cedar_str *k)
+
+/* Id set for duplicate detection while parsing (linear probing). */
+struct idset {
+    const struct cedar_str **v;
+    size_t cap, n;
+};
+
+static uint64_t id_hash(const struct cedar_str *s)
 {
-    for (size_t i = 0; i < ps->npolicies; i++)
-        if (cedar_str_eq(&ps->policies[i]->id, k))
-            return ps->policies[i];
-    for (size_t i = 0; i < ps->ntemplates; i++)
-        if (cedar_str_eq(&ps->templates[i]->id, k))
-            return ps->templates[i];
-    return NULL;
+    return cedar_uid_hash("", 0, s->ptr, s->len);
+}
+
+/* 1 if added, 0 if already present, <0 on error */
+static int idset_add(struct idset *is, const struct cedar_str *id)
+{
+    if ((is->n + 1) * 2 > is->cap) {
+        size_t nc = is->cap ? is->cap * 2 : 64;
+        const struct cedar_str **nv = calloc(nc, sizeof(*nv));
+        if (nv == NULL)
+            return NHID_ERR_NOMEM;
+        for (size_t i = 0; i < is->cap; i++) {
+            if (is->v[i] == NULL)
+                continue;
+            size_t j = id_hash(is->v[i]) & (nc - 1);
+            while (nv[j] != NULL)
+                j = (j + 1) & (nc - 1);
+            nv[j] = is->v[i];
+        }
+        free(is->v);
+        is->v = nv;
+        is->cap = nc;
+    }
+    size_t j = id_hash(id) & (is->cap - 1);
+    while (is->v[j] != NULL) {
+        if (cedar_str_eq(is->v[j], id))
+            return 0;
+        j = (j + 1) & (is->cap - 1);
+    }
+    is->v[j] = id;
+    is->n++;
+    return 1;
 }
 
 int cedar_policy_set_add_text(struct cedar_policy_set *set, const char *text, size_t len,
                               const char *filename, char *err, size_t errlen)
 {
     int rc = NHID_OK;
+    struct idset ids = {0};
     struct parser ps;
     size_t np0 = set->npolicies, nt0 = set->ntemplates;
     const char *fname = cedar_arena_strndup(&set->arena, filename ? filename : "<input>",
@@ -1649,6 +1681,10 @@ int cedar_policy_set_add_text(struct cedar_policy_set *set, const char *text, si
     init_parser(&ps, &set->arena, text, len, fname, err, errlen);
     if (!check_text(&ps))
         NHID_FAIL(NHID_ERR_INVALID);
+    for (size_t i = 0; i < set->npolicies; i++)
+        NHID_TRY(idset_add(&ids, &set->policies[i]->id));
+    for (size_t i = 0; i < set->ntemplates; i++)
+        NHID_TRY(idset_add(&ids, &set->templates[i]->id));
     lex(&ps);
     while (!ps.failed && ps.tok.t != T_EOF) {
         struct cedar_policy *p = parse_policy(&ps);
@@ -1658,7 +1694,10 @@ int cedar_policy_set_add_text(struct cedar_policy_set *set, const char *text, si
             perr(&ps, p->start, "more than %d policies", CEDAR_MAX_POLICIES);
             break;
         }
-        if (find_str(set, &p->id) != NULL) {
+        int added = idset_add(&ids, &p->id);
+        if (added < 0)
+            NHID_FAIL(added);
+        if (added == 0) {
             perr(&ps, p->start, "duplicate policy id \"%.*s\"", (int)p->id.len, p->id.ptr);
             break;
         }
@@ -1676,6 +1715,7 @@ int cedar_policy_set_add_text(struct cedar_policy_set *set, const char *text, si
     }
     NHID_TRY(cedar_policy_set_prepare(set));
 out:
+    free(ids.v);
     if (rc == NHID_ERR_NOMEM)
         snprintf(err, errlen, "out of memory");
     return rc;
