@@ -254,6 +254,19 @@ struct nhid_core {
      */
     int (*identity_entities)(struct nhid_core *core, struct nhid_txn *txn, const char *identity,
                              json_t *entities, char *state_out, size_t statelen);
+    /*
+     * PKI hooks (set by the pki engine when it is unsealed):
+     *  pki_trusted_cas: add every active nhid CA certificate to `x509_store`
+     *    (an X509_STORE *), so the cert auth method trusts nhid's own CA.
+     *  pki_issue_for_identity: sign a PEM CSR for identity `identity` with
+     *    the default issuer and role "default" inside writable txn; *out
+     *    gets Vault's issue response fields (certificate, issuing_ca,
+     *    ca_chain, serial_number, expiration). Used by join-token login.
+     */
+    int (*pki_trusted_cas)(struct nhid_core *core, void *x509_store);
+    int (*pki_issue_for_identity)(struct nhid_core *core, struct nhid_txn *txn,
+                                  const char *identity, const char *spiffe_id,
+                                  const char *csr_pem, json_t **out, char *err, size_t errlen);
     /* Audit devices from the config file: [{"name","path","description"}] (borrowed). */
     json_t *config_audit;
     const char *storage_type;    /* "sqlite" */
