@@ -537,6 +537,38 @@ static struct cedar_expr *make_call(struct parser *ps, struct cedar_loc loc, int
     e->u.list.fn = (uint8_t)fn;
     e->u.list.args = args;
     e->u.list.n = n;
+    /* Constant-fold extension constructors on valid string literals so
+     * `ip("10.0.0.0/8")` is parsed once, not per evaluation. Invalid
+     * literals stay calls and fail at evaluation, as in Cedar. */
+    if (n == 1 && args[0]->kind == CEDAR_E_LIT && args[0]->u.lit.kind == CEDAR_V_STRING &&
+        (fn == CEDAR_FN_IP || fn == CEDAR_FN_DECIMAL || fn == CEDAR_FN_DATETIME ||
+         fn == CEDAR_FN_DURATION)) {
+        struct cedar_value *v = cedar_arena_alloc(ps->arena, sizeof(*v));
+        char msg[160];
+        const struct cedar_str *s = &args[0]->u.lit.u.s;
+        int r = -1;
+        if (v == NULL)
+            return e;
+        v->kind = CEDAR_V_EXT;
+        if (fn == CEDAR_FN_IP) {
+            struct cedar_ipaddr *ip = cedar_arena_alloc(ps->arena, sizeof(*ip));
+            if (ip != NULL && (r = cedar_ip_parse(s->ptr, s->len, ip, msg, sizeof(msg))) == 0) {
+                v->ext_kind = CEDAR_EXT_IPADDR;
+                v->u.ip = ip;
+            }
+        } else if (fn == CEDAR_FN_DECIMAL) {
+            v->ext_kind = CEDAR_EXT_DECIMAL;
+            r = cedar_decimal_parse(s->ptr, s->len, &v->u.decimal, msg, sizeof(msg));
+        } else if (fn == CEDAR_FN_DATETIME) {
+            v->ext_kind = CEDAR_EXT_DATETIME;
+            r = cedar_datetime_parse(s->ptr, s->len, &v->u.datetime, msg, sizeof(msg));
+        } else {
+            v->ext_kind = CEDAR_EXT_DURATION;
+            r = cedar_duration_parse(s->ptr, s->len, &v->u.duration, msg, sizeof(msg));
+        }
+        if (r == 0)
+            e->folded = v;
+    }
     return e;
 }
 
