@@ -245,9 +245,18 @@ static int lr_next(struct line_reader *lr, const char **line, size_t *len)
         return nl != NULL ? LR_LINE : LR_LAST;
     }
     size_t scanned = 0; /* bytes of the current line already searched */
+    if (lr->buf == NULL) {
+        lr->buf = malloc(AUDIT_READ_CHUNK);
+        if (lr->buf == NULL) {
+            lr->err = ENOMEM;
+            return LR_ERROR;
+        }
+        lr->cap = AUDIT_READ_CHUNK;
+    }
     for (;;) {
         const char *p = lr->buf + lr->start;
-        const char *nl = memchr(p + scanned, '\n', lr->end - lr->start - scanned);
+        size_t unscanned = lr->end - lr->start - scanned;
+        const char *nl = unscanned > 0 ? memchr(p + scanned, '\n', unscanned) : NULL;
         if (nl != NULL || (lr->eof && lr->end > lr->start)) {
             size_t n = nl != NULL ? (size_t)(nl - p) : lr->end - lr->start;
             if (n > AUDIT_LINE_MAX)
@@ -270,7 +279,7 @@ static int lr_next(struct line_reader *lr, const char **line, size_t *len)
             lr->end = scanned;
         }
         if (lr->cap - lr->end < AUDIT_READ_CHUNK / 2) {
-            size_t cap = lr->cap == 0 ? AUDIT_READ_CHUNK : lr->cap * 2;
+            size_t cap = lr->cap * 2;
             char *nb = realloc(lr->buf, cap);
             if (nb == NULL) {
                 lr->err = ENOMEM;
