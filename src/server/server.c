@@ -28,6 +28,7 @@
 #include "crypto/crypto.h"
 #include "engine/engine.h"
 #include "http/http.h"
+#include "identity/identity.h"
 #include "policy/policy.h"
 #include "server/server_internal.h"
 #include "store/store.h"
@@ -41,6 +42,7 @@ static const struct nhid_engine *const all_engines[] = {
     &nhid_sys_engine,
     &nhid_token_engine,
     &nhid_policy_engine,
+    &nhid_identity_engine,
 };
 
 struct server_opts {

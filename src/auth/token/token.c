@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "barrier/barrier.h"
+#include "identity/identity.h"
 #include "store/store.h"
 
 #define MOD "token"
@@ -146,6 +147,15 @@ int nhid_token_create(struct nhid_core *core, struct nhid_txn *txn,
         key_expiry(key, sizeof(key), expire, hash);
         NHID_TRY(nhid_txn_put(txn, key, (const uint8_t *)"", 0));
     }
+    /* A token bound to an identity is one of its credentials (inventory, decommission). */
+    if (p->entity_id && *p->entity_id && expire) {
+        json_t *cm = json_pack("{s:s, s:s}", "auth_method", p->auth_method ? p->auth_method : "token",
+                               "path", p->path ? p->path : "auth/token/create");
+        NHID_CHECK_ALLOC(cm);
+        rc = nhid_identity_cred_record(core, txn, p->entity_id, "token", accessor, now, expire, cm);
+        json_decref(cm);
+        NHID_TRY(rc);
+    }
     if (auth_out) {
         *auth_out = auth_block(token, e);
         NHID_CHECK_ALLOC(*auth_out);
@@ -181,10 +191,13 @@ static int load_entry(struct nhid_core *core, struct nhid_txn *txn, const char *
 }
 
 /* Delete one token's records (not its children). */
-static int delete_one(struct nhid_txn *txn, const char *hash, json_t *e)
+static int delete_one(struct nhid_core *core, struct nhid_txn *txn, const char *hash, json_t *e)
 {
     int rc = NHID_OK;
     char key[256];
+    if (jstr(e, "entity_id")[0])
+        NHID_TRY(nhid_identity_cred_revoked(core, txn, jstr(e, "entity_id"), "token",
+                                            jstr(e, "accessor"), "token revoked"));
     key_id(key, sizeof(key), hash);
     NHID_TRY(nhid_txn_delete(txn, key));
     snprintf(key, sizeof(key), "token/accessor/%s", jstr(e, "accessor"));
@@ -254,7 +267,7 @@ int nhid_token_revoke_hash(struct nhid_core *core, struct nhid_txn *txn, const c
             continue;
         }
         NHID_TRY(rc);
-        rc = delete_one(txn, h, e);
+        rc = delete_one(core, txn, h, e);
         json_decref(e);
         NHID_TRY(rc);
         NHID_TRY(nhid_txn_delete_prefix(txn, prefix, NULL));
@@ -340,6 +353,18 @@ static int token_authenticate(struct nhid_request *req, struct nhid_response *re
         json_decref(e);
         return nhid_resp_error(resp, 403, "permission denied: token expired");
     }
+    /* A token bound to a suspended or decommissioned identity stops working at once. */
+    const char *entity = jstr(e, "entity_id");
+    if (*entity && req->core->identity_gate) {
+        char msg[256];
+        if (req->core->identity_gate(req->core, entity, msg, sizeof(msg)) < 0) {
+            json_decref(e);
+            return nhid_resp_error(resp, 403, "%s", msg);
+        }
+    }
+    if (*entity)
+        nhid_identity_cred_used(req->core, entity, "token", jstr(e, "accessor"),
+                                req->remote_addr);
     struct nhid_auth *a = &req->auth;
     a->authenticated = true;
     a->method = "token";
@@ -740,6 +765,15 @@ static int sweep_job(struct nhid_core *core)
     return rc;
 }
 
+/* Credential-registry hook: revoke the token with this accessor (and its children). */
+static int token_cred_revoke(struct nhid_core *core, struct nhid_txn *txn, const char *entity_id,
+                             const char *accessor)
+{
+    (void)entity_id;
+    int rc = nhid_token_revoke_by_accessor(core, txn, accessor, NULL);
+    return rc == NHID_ERR_NOT_FOUND ? NHID_OK : rc;
+}
+
 static int token_on_unseal(struct nhid_core *core)
 {
     void **slot = nhid_core_state(core, "token");
@@ -755,6 +789,8 @@ static int token_on_unseal(struct nhid_core *core)
     int rc = nhid_barrier_derive_key(core->barrier, "token-hash", st->hash_key);
     if (rc == NHID_OK)
         st->ready = true;
+    if (rc == NHID_OK)
+        rc = nhid_identity_cred_register_type("token", token_cred_revoke);
     return rc;
 }
 
