@@ -48,7 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cedar_request_make(&a, &p, &ac, &r, json_is_object(ctx) ? ctx : NULL, &req, err,
                            sizeof(err)) != NHID_OK)
         goto out;
-    (void)cedar_authorize(ps, es, &req, &d);
+    if (cedar_authorize(ps, es, &req, &d) != NHID_OK)
+        goto out;
 out:
     json_decref(ctx);
     cedar_decision_free(&d);
