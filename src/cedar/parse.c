@@ -1255,10 +1255,12 @@ static int expr_depth_rec(const struct cedar_expr *e, int d)
         return expr_depth_rec(e->u.op.a, d + 1);
     case CEDAR_E_IF: {
         int x = expr_depth_rec(e->u.op.c, d + 1);
-        if (x > m)
-            m = x;
+        int y = expr_depth_rec(e->u.op.a, d + 1);
+        int z = expr_depth_rec(e->u.op.b, d + 1);
+        m = x > m ? x : m;
+        m = y > m ? y : m;
+        return z > m ? z : m;
     }
-        /* fall through */
     case CEDAR_E_AND:
     case CEDAR_E_OR:
     case CEDAR_E_EQ:
