@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MOD "store"
@@ -31,6 +32,8 @@
 #define STORE_QUEUE_MAX 65536u
 /* How long a connection waits on a lock held by another process/connection. */
 #define STORE_BUSY_TIMEOUT_MS 10000
+/* Longest the writer waits for stragglers before starting a batch (0.5 ms). */
+#define STORE_GATHER_NS 500000L
 /* Page cache: 32 MiB for the writer, 4 MiB per reader thread (KiB, negative). */
 #define STORE_WRITER_CACHE_KIB 32768
 #define STORE_READER_CACHE_KIB 4096
@@ -124,6 +127,8 @@ struct nhid_store {
 
     pthread_t writer;
     bool writer_started;
+    pthread_mutex_t stats_mu;
+    struct nhid_store_stats stats;
     struct conn *wconn;
     struct nhid_txn wtxn;
 };
@@ -395,6 +400,21 @@ static void run_batch(struct nhid_store *st, struct job *batch)
                 j->rc = rc;
     }
 complete:
+    {
+        uint64_t n = 0, failed = 0;
+        for (j = batch; j; j = j->next) {
+            n++;
+            failed += j->rc < 0;
+        }
+        pthread_mutex_lock(&st->stats_mu);
+        st->stats.batches++;
+        st->stats.jobs += n;
+        st->stats.jobs_failed += failed;
+        st->stats.commit_errors += rc < 0;
+        if (n > st->stats.max_batch)
+            st->stats.max_batch = n;
+        pthread_mutex_unlock(&st->stats_mu);
+    }
     for (j = batch; j; j = next) {
         bool heap = j->heap;
         next = j->next; /* a waiter's job lives on its stack: read before done() */
@@ -405,9 +425,34 @@ complete:
     }
 }
 
+/*
+ * Gather delay (as PostgreSQL's commit_delay): when far fewer jobs are
+ * queued than the last batch had, the submitters of that batch are most
+ * likely just waking up to submit again. Waiting a fraction of an fsync
+ * for them turns alternating tiny/large batches into one large batch per
+ * fsync. A lone submitter (last batch of 1) never waits.
+ */
+static void gather(struct nhid_store *st, size_t last_batch)
+{
+    struct timespec deadline;
+
+    if (st->closing || last_batch < 4 || st->qlen >= last_batch / 2)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_nsec += STORE_GATHER_NS;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    while (!st->closing && st->qlen < last_batch / 2 &&
+           pthread_cond_timedwait(&st->q_work, &st->q_mu, &deadline) == 0)
+        ;
+}
+
 static void *writer_main(void *p)
 {
     struct nhid_store *st = p;
+    size_t last_batch = 0;
 
     for (;;) {
         struct job *batch, *last;
@@ -420,6 +465,7 @@ static void *writer_main(void *p)
             pthread_mutex_unlock(&st->q_mu);
             break;
         }
+        gather(st, last_batch);
         batch = last = st->head;
         while (last->next && n < STORE_BATCH_MAX) {
             last = last->next;
@@ -432,6 +478,7 @@ static void *writer_main(void *p)
         st->qlen -= n;
         pthread_cond_broadcast(&st->q_space);
         pthread_mutex_unlock(&st->q_mu);
+        last_batch = n;
         run_batch(st, batch);
     }
     return NULL;
@@ -439,8 +486,9 @@ static void *writer_main(void *p)
 
 int nhid_store_open(const struct nhid_store_config *cfg, struct nhid_store **out)
 {
-    int rc = NHID_OK, fd;
+    int rc = NHID_OK, fd, src;
     struct nhid_store *st = NULL;
+    pthread_condattr_t ca;
     bool mu1 = false, mu2 = false, cv1 = false, cv2 = false;
 
     if (cfg == NULL || out == NULL || cfg->path == NULL || cfg->path[0] == '\0')
@@ -471,11 +519,21 @@ int nhid_store_open(const struct nhid_store_config *cfg, struct nhid_store **out
 
     if (pthread_mutex_init(&st->conns_mu, NULL) != 0)
         NHID_FAIL(NHID_ERR_NOMEM);
+    if (pthread_mutex_init(&st->stats_mu, NULL) != 0) {
+        pthread_mutex_destroy(&st->conns_mu);
+        NHID_FAIL(NHID_ERR_NOMEM);
+    }
     mu1 = true;
     if (pthread_mutex_init(&st->q_mu, NULL) != 0)
         NHID_FAIL(NHID_ERR_NOMEM);
     mu2 = true;
-    if (pthread_cond_init(&st->q_work, NULL) != 0)
+    /* The writer's gather delay uses a monotonic deadline. */
+    if (pthread_condattr_init(&ca) != 0)
+        NHID_FAIL(NHID_ERR_NOMEM);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    src = pthread_cond_init(&st->q_work, &ca);
+    pthread_condattr_destroy(&ca);
+    if (src != 0)
         NHID_FAIL(NHID_ERR_NOMEM);
     cv1 = true;
     if (pthread_cond_init(&st->q_space, NULL) != 0)
@@ -505,8 +563,10 @@ out:
             pthread_cond_destroy(&st->q_work);
         if (mu2)
             pthread_mutex_destroy(&st->q_mu);
-        if (mu1)
+        if (mu1) {
+            pthread_mutex_destroy(&st->stats_mu);
             pthread_mutex_destroy(&st->conns_mu);
+        }
         free(st->path);
         free(st);
     }
@@ -546,9 +606,19 @@ void nhid_store_close(struct nhid_store *st)
     pthread_cond_destroy(&st->q_space);
     pthread_cond_destroy(&st->q_work);
     pthread_mutex_destroy(&st->q_mu);
+    pthread_mutex_destroy(&st->stats_mu);
     pthread_mutex_destroy(&st->conns_mu);
     free(st->path);
     free(st);
+}
+
+void nhid_store_get_stats(struct nhid_store *st, struct nhid_store_stats *out)
+{
+    if (st == NULL || out == NULL)
+        return;
+    pthread_mutex_lock(&st->stats_mu);
+    *out = st->stats;
+    pthread_mutex_unlock(&st->stats_mu);
 }
 
 /* ---- reads ---------------------------------------------------------------- */

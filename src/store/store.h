@@ -66,6 +66,16 @@ NHID_MUST_CHECK int nhid_store_submit(struct nhid_store *st, nhid_store_job_fn f
 /* Queue a job and block until it is committed (or failed); returns its result. */
 NHID_MUST_CHECK int nhid_store_write(struct nhid_store *st, nhid_store_job_fn fn, void *arg);
 
+/* Counters since open (for metrics and the benchmark). */
+struct nhid_store_stats {
+    uint64_t batches;       /* transactions committed (or failed) by the writer */
+    uint64_t jobs;          /* jobs run */
+    uint64_t jobs_failed;   /* jobs that returned an error (rolled back to their savepoint) */
+    uint64_t commit_errors; /* batches whose COMMIT failed */
+    uint64_t max_batch;     /* largest batch so far */
+};
+void nhid_store_get_stats(struct nhid_store *st, struct nhid_store_stats *out);
+
 /* ---- operations inside a transaction ------------------------------------ */
 
 bool nhid_txn_writable(const struct nhid_txn *txn);
