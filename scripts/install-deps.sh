@@ -8,7 +8,7 @@ build_pkgs=(build-essential cmake pkg-config libssl-dev libevent-dev
             libsqlite3-dev libjansson-dev libcurl4-openssl-dev libgfshare-dev
             libpq-dev)
 test_pkgs=(libcmocka-dev curl openssl python3 python3-hvac postgresql
-           clang libclang-rt-14-dev nodejs sqlite3)
+           clang libclang-rt-14-dev nodejs sqlite3 jq)
 bench_pkgs=(wrk nginx)
 
 case "${1:-all}" in

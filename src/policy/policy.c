@@ -273,6 +273,34 @@ static void add_roles(json_t *entities, json_t *parents, json_t *policies)
     }
 }
 
+/* Path::"a/b/c" in Path::"a/b/" in Path::"a/" (folders end with '/'). */
+static void add_path_entities(json_t *entities, const char *path, const char *method)
+{
+    char buf[NHID_PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    size_t len = strlen(buf);
+    /* The request's own path first, with attributes. */
+    json_t *self = json_pack("{s:o, s:{s:s, s:s}, s:[]}", "uid", uid_json("Path", buf), "attrs",
+                             "path", buf, "method", method, "parents");
+    json_array_append_new(entities, self);
+    json_t *child_parents = json_object_get(self, "parents");
+    /* Walk up: drop the last segment (and a trailing '/') each time. */
+    while (len > 0) {
+        if (buf[len - 1] == '/')
+            len--;
+        while (len > 0 && buf[len - 1] != '/')
+            len--;
+        if (len == 0)
+            break;
+        buf[len] = '\0';
+        json_array_append_new(child_parents, uid_json("Path", buf));
+        json_t *folder = json_pack("{s:o, s:{s:s}, s:[]}", "uid", uid_json("Path", buf), "attrs",
+                                   "path", buf, "parents");
+        json_array_append_new(entities, folder);
+        child_parents = json_object_get(folder, "parents");
+    }
+}
+
 /* The Cedar action of a request: the route's action, or one derived from the method. */
 static const char *req_action(const struct nhid_request *req)
 {
@@ -335,11 +363,11 @@ static int policy_authorize(struct nhid_core *core, struct nhid_request *req)
         json_array_append_new(entities, me);
         add_roles(entities, json_object_get(me, "parents"), a->policies);
     }
-    /* Resource: the API path. */
-    json_array_append_new(entities,
-                          json_pack("{s:o, s:{s:s, s:s}, s:[]}", "uid", uid_json("Path", req->path),
-                                    "attrs", "path", req->path, "method", req->method_name,
-                                    "parents"));
+    /*
+     * Resource: the API path, whose parents are its folders, so
+     * `resource in Path::"secret/data/payments/"` covers everything below.
+     */
+    add_path_entities(entities, req->path, req->method_name);
     if (cedar_entities_from_json(entities, &es, err, sizeof(err)) < 0) {
         nhid_warn(MOD, "request %s: cannot build policy entities: %s", req->request_id, err);
         rc = NHID_ERR_INTERNAL;
