@@ -4,7 +4,9 @@
  * A broker fans every record out to the enabled devices (type "file" now).
  * Each device writes one JSON object per line. Before writing, the device
  *  1. replaces every string leaf under "request.data", "response.data",
- *     "response.auth.client_token" and "request.client_token" with
+ *     "response.auth.client_token" and "request.client_token" - and, as
+ *     token metadata is caller-supplied and echoed back, also under
+ *     "response.auth.metadata" and "auth.metadata" - with
  *     "hmac-sha256:<hex>" computed with the device's own 32-byte key, so
  *     secret values never reach the file (Vault's audit HMAC convention);
  *  2. appends three fields:

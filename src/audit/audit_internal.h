@@ -97,7 +97,8 @@ bool audit_hmac_str(EVP_MAC_CTX *ctx, const char *s, size_t len, char out[AUDIT_
  * Append the record (an object) to o as compact JSON, byte-identical to
  * json_dumpb(JSON_COMPACT | JSON_PRESERVE_ORDER) of the record after
  * every string leaf under request.data, request.client_token,
- * response.data and response.auth.client_token is replaced by
+ * response.data, response.auth.client_token, response.auth.metadata and
+ * auth.metadata is replaced by
  * audit_hmac_str() and top-level seq/prev/chain are dropped. On error o
  * is unchanged (NHID_ERR_INVALID: malformed UTF-8; NHID_ERR_TOO_LARGE:
  * deeper than AUDIT_DEPTH_MAX; NHID_ERR_NOMEM; NHID_ERR_CRYPTO).

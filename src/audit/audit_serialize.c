@@ -101,6 +101,7 @@ enum mode {
     M_REQUEST,  /* .request */
     M_RESPONSE, /* .response */
     M_AUTH,     /* .response.auth */
+    M_TOP_AUTH, /* .auth (the caller's token) */
     M_SECRET,   /* under a secret path: every string leaf is HMAC'd */
 };
 
@@ -118,7 +119,7 @@ static enum mode child_mode(enum mode m, const char *key, size_t len)
             return M_REQUEST;
         if (key_is(key, len, "response"))
             return M_RESPONSE;
-        return M_NONE;
+        return key_is(key, len, "auth") ? M_TOP_AUTH : M_NONE;
     case M_REQUEST:
         return key_is(key, len, "data") || key_is(key, len, "client_token") ? M_SECRET : M_NONE;
     case M_RESPONSE:
@@ -126,7 +127,11 @@ static enum mode child_mode(enum mode m, const char *key, size_t len)
             return M_SECRET;
         return key_is(key, len, "auth") ? M_AUTH : M_NONE;
     case M_AUTH:
-        return key_is(key, len, "client_token") ? M_SECRET : M_NONE;
+        /* metadata is caller-supplied (token create "meta") and echoed back. */
+        return key_is(key, len, "client_token") || key_is(key, len, "metadata") ? M_SECRET
+                                                                                  : M_NONE;
+    case M_TOP_AUTH:
+        return key_is(key, len, "metadata") ? M_SECRET : M_NONE;
     case M_SECRET:
         return M_SECRET;
     case M_NONE:

@@ -4,8 +4,8 @@
  * Input: a JSON document (as the HTTP layer would parse it). If it is an
  * object, audit_serialize() must produce exactly what jansson produces
  * for the reference transform (every string leaf under request.data,
- * request.client_token, response.data and response.auth.client_token
- * replaced by its HMAC; top-level seq/prev/chain removed), dumped with
+ * request.client_token, response.data, response.auth.client_token,
+ * response.auth.metadata and auth.metadata replaced by its HMAC; top-level seq/prev/chain removed), dumped with
  * JSON_COMPACT | JSON_PRESERVE_ORDER - or fail with NHID_ERR_TOO_LARGE
  * for records deeper than AUDIT_DEPTH_MAX.
  */
@@ -75,6 +75,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         hmac_member(nr, "client_token");
         json_object_set_new(exp, "request", nr);
     }
+    json_t *tauth = json_object_get(rec, "auth");
+    if (json_is_object(tauth)) {
+        json_t *na = json_copy(tauth);
+        hmac_member(na, "metadata");
+        json_object_set_new(exp, "auth", na);
+    }
     json_t *resp = json_object_get(rec, "response");
     if (json_is_object(resp)) {
         json_t *nr = json_copy(resp);
@@ -83,6 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (json_is_object(auth)) {
             json_t *na = json_copy(auth);
             hmac_member(na, "client_token");
+            hmac_member(na, "metadata");
             json_object_set_new(nr, "auth", na);
         }
         json_object_set_new(exp, "response", nr);

@@ -625,6 +625,8 @@ static void test_serializer_matches_jansson(void **state)
         "{\"request\":{\"data\":{\"a\":{\"b\":[\"x\",{\"c\":\"y\"}]}},\"client_token\":\"t\"},"
         "\"response\":{\"auth\":{\"client_token\":\"ct\",\"accessor\":\"acc\"},"
         "\"data\":\"plain string\"},\"data\":\"top-level data is not secret\"}",
+        "{\"auth\":{\"accessor\":\"acc\",\"metadata\":{\"k\":\"v\",\"n\":[\"w\",2]}},"
+        "\"response\":{\"auth\":{\"metadata\":{\"m\":\"planted\"},\"policies\":[\"p\"]}}}",
     };
     assert_int_equal(nhid_audit_new(&a), NHID_OK);
     assert_int_equal(nhid_audit_enable_file(a, "file", f->path, KEY1, "", err, sizeof(err)),
@@ -648,15 +650,25 @@ static void test_serializer_matches_jansson(void **state)
                                     ref_hmac(a, json_object_get(req, "client_token")));
             json_object_set_new(exp, "request", nr);
         }
+        json_t *tauth = json_object_get(rec, "auth");
+        if (json_is_object(tauth) && json_object_get(tauth, "metadata") != NULL) {
+            json_t *na = json_copy(tauth);
+            json_object_set_new(na, "metadata", ref_hmac(a, json_object_get(tauth, "metadata")));
+            json_object_set_new(exp, "auth", na);
+        }
         if (json_is_object(resp)) {
             json_t *nr = json_copy(resp);
             if (json_object_get(resp, "data") != NULL)
                 json_object_set_new(nr, "data", ref_hmac(a, json_object_get(resp, "data")));
             json_t *auth = json_object_get(resp, "auth");
-            if (json_is_object(auth) && json_object_get(auth, "client_token") != NULL) {
+            if (json_is_object(auth)) {
                 json_t *na = json_copy(auth);
-                json_object_set_new(na, "client_token",
-                                    ref_hmac(a, json_object_get(auth, "client_token")));
+                if (json_object_get(auth, "client_token") != NULL)
+                    json_object_set_new(na, "client_token",
+                                        ref_hmac(a, json_object_get(auth, "client_token")));
+                if (json_object_get(auth, "metadata") != NULL)
+                    json_object_set_new(na, "metadata",
+                                        ref_hmac(a, json_object_get(auth, "metadata")));
                 json_object_set_new(nr, "auth", na);
             }
             json_object_set_new(exp, "response", nr);
