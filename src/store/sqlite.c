@@ -62,8 +62,8 @@ enum stmt_id {
 
 static const char *const stmt_sql[S_N] = {
     [S_GET] = "SELECT value FROM kv WHERE key = ?1",
-    [S_PUT] = "INSERT INTO kv(key, value) VALUES(?1, ?2) "
-              "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [S_PUT] = ("INSERT INTO kv(key, value) VALUES(?1, ?2) "
+               "ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
     [S_DEL] = "DELETE FROM kv WHERE key = ?1",
     [S_SCAN] = "SELECT key, value FROM kv WHERE key >= ?1 ORDER BY key LIMIT ?2",
     [S_SCAN_END] = "SELECT key, value FROM kv WHERE key >= ?1 AND key < ?3 ORDER BY key LIMIT ?2",
