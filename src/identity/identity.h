@@ -167,4 +167,50 @@ NHID_MUST_CHECK int nhid_identity_cred_revoke_all(struct nhid_core *core, struct
 /* The network of an address for the "used from several networks" check: IPv4 /24, IPv6 /64. */
 void nhid_identity_source_network(const char *addr, char *out, size_t outlen);
 
+/* ---- helpers for machine-authentication engines -------------------------- */
+
+/* What a login issues (token parameters from the auth method's role). */
+struct nhid_identity_login {
+    const char *method;       /* "approle", "cert", "join" */
+    const char *path;         /* "auth/approle/login" */
+    const char *role;         /* role name for metadata, may be NULL */
+    json_t *policies;         /* array (borrowed), may be NULL (["default"]) */
+    json_t *meta;             /* extra metadata (borrowed), may be NULL */
+    int64_t ttl;              /* 0: 15 minutes */
+    int64_t max_ttl;          /* 0: none */
+    int64_t period;
+    int64_t num_uses;
+};
+
+/*
+ * Before checking a credential: refuse with 429 (and an audit record)
+ * when the failure buckets of the source address or of rate_key (e.g.
+ * "approle/<role_id>") are empty.
+ */
+NHID_MUST_CHECK int nhid_identity_login_precheck(struct nhid_request *req,
+                                                 struct nhid_response *resp, const char *method,
+                                                 const char *rate_key);
+
+/*
+ * A failed login: counts the failure against the source address and
+ * rate_key, notes it on the identity (if known), sets 403 with msg (a
+ * uniform message: it must not say which part was wrong) and the audit
+ * record's "identity" object (reason is for the audit record only).
+ * Returns NHID_ERR_DENIED.
+ */
+int nhid_identity_login_fail(struct nhid_request *req, struct nhid_response *resp,
+                             const char *method, const char *rate_key, const char *name,
+                             const char *msg, const char *reason, bool anomaly);
+
+/*
+ * A successful credential check for identity ident (a record from
+ * nhid_identity_get): refuses a suspended/decommissioned identity (403),
+ * activates a pending one, creates the token (bound to the identity,
+ * with metadata identity/spiffe_id/role/method), sets resp->auth and the
+ * audit "identity" object. txn must be writable.
+ */
+NHID_MUST_CHECK int nhid_identity_login_issue(struct nhid_request *req, struct nhid_response *resp,
+                                              json_t *ident, const struct nhid_identity_login *l,
+                                              const char *rate_key);
+
 #endif /* NHID_IDENTITY_H */

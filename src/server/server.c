@@ -29,6 +29,7 @@
 #include "engine/engine.h"
 #include "http/http.h"
 #include "identity/identity.h"
+#include "auth/approle/approle.h"
 #include "policy/policy.h"
 #include "server/server_internal.h"
 #include "store/store.h"
@@ -43,6 +44,7 @@ static const struct nhid_engine *const all_engines[] = {
     &nhid_token_engine,
     &nhid_policy_engine,
     &nhid_identity_engine,
+    &nhid_approle_engine,
 };
 
 struct server_opts {
