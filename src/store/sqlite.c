@@ -362,6 +362,20 @@ static void conn_thread_exit(void *p)
     conn_close(c);
 }
 
+/*
+ * SQLite rolls back the whole transaction by itself on some errors (disk
+ * full, I/O error, out of memory). Then the jobs before `upto` that had
+ * succeeded are lost: fail them, and open a new transaction for the rest.
+ */
+static int txn_lost(struct conn *c, struct job *batch, struct job *upto)
+{
+    for (struct job *k = batch; k != upto; k = k->next)
+        if (k->rc >= 0)
+            k->rc = NHID_ERR_IO;
+    nhid_error(MOD, "the batch transaction was rolled back by SQLite; its jobs failed");
+    return stmt_exec(c, S_BEGIN_IMM);
+}
+
 static void run_batch(struct nhid_store *st, struct job *batch)
 {
     struct conn *c = st->wconn;
@@ -374,8 +388,14 @@ static void run_batch(struct nhid_store *st, struct job *batch)
         goto complete;
     }
     for (j = batch; j; j = j->next) {
-        int r = stmt_exec(c, S_SAVEPOINT);
-        if (r < 0) {
+        int r;
+
+        if (sqlite3_get_autocommit(c->db) && (r = txn_lost(c, batch, j)) < 0) {
+            for (; j; j = j->next)
+                j->rc = r;
+            goto complete;
+        }
+        if ((r = stmt_exec(c, S_SAVEPOINT)) < 0) {
             j->rc = r;
             continue;
         }
@@ -389,6 +409,14 @@ static void run_batch(struct nhid_store *st, struct job *batch)
             (void)stmt_exec(c, S_ROLLBACK_TO);
             (void)stmt_exec(c, S_RELEASE);
         }
+    }
+    if (sqlite3_get_autocommit(c->db)) {
+        /* Lost after the last job: nothing to commit, every success is void. */
+        for (j = batch; j; j = j->next)
+            if (j->rc >= 0)
+                j->rc = NHID_ERR_IO;
+        rc = NHID_ERR_IO;
+        goto complete;
     }
     rc = stmt_exec(c, S_COMMIT);
     if (rc < 0) {
