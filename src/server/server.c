@@ -11,6 +11,7 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,7 +30,11 @@
 #include "engine/engine.h"
 #include "http/http.h"
 #include "identity/identity.h"
+#include "kv/kv.h"
+#include "lease/lease.h"
 #include "auth/approle/approle.h"
+#include "auth/join/join.h"
+#include "pki/pki.h"
 #include "policy/policy.h"
 #include "server/server_internal.h"
 #include "store/store.h"
@@ -45,6 +50,10 @@ static const struct nhid_engine *const all_engines[] = {
     &nhid_policy_engine,
     &nhid_identity_engine,
     &nhid_approle_engine,
+    &nhid_join_engine,
+    &nhid_lease_engine,
+    &nhid_kv_engine,
+    &nhid_pki_engine,
 };
 
 struct server_opts {
@@ -323,6 +332,7 @@ struct scheduler {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop;
+    unsigned ticks;
     int64_t next_run[32][8];
 };
 
@@ -339,6 +349,9 @@ static void *scheduler_main(void *arg)
         if (s->stop)
             break;
         pthread_mutex_unlock(&s->lock);
+        /* Give memory freed by bursts of requests back to the OS when idle. */
+        if (++s->ticks % 10 == 0)
+            malloc_trim(0);
         if (!nhid_barrier_sealed(s->core->barrier)) {
             int64_t now = nhid_now();
             for (size_t e = 0; e < s->core->n_engines && e < 32; e++) {
@@ -524,6 +537,11 @@ int nhid_server_main(int argc, char **argv)
     }
     nhid_log_set_level(lvl);
     nhid_harden_process();
+    /*
+     * Memory: two malloc arenas are plenty (event loops allocate little and
+     * free quickly); more would keep per-thread heaps resident.
+     */
+    mallopt(M_ARENA_MAX, 2);
 
     if (o.dev) {
         if (o.data_dir[0] == '\0') {
