@@ -108,7 +108,7 @@ json_t *nhid_identity_audit_event(const char *name, const char *entity_id, const
  * or "ip/10.0.0.7"): NHID_OK while the bucket has room, NHID_ERR_RATE_LIMIT
  * (with *retry_after seconds) when it is empty. Successes cost nothing.
  */
-#define NHID_AUTH_FAIL_BURST 20      /* failures allowed at once */
+#define NHID_AUTH_FAIL_BURST 20      /* failures allowed at once (env NHID_AUTH_FAIL_BURST overrides) */
 #define NHID_AUTH_FAIL_REFILL_S 3    /* one more allowed every 3 s */
 NHID_MUST_CHECK int nhid_identity_rate_check(const char *key, int *retry_after);
 void nhid_identity_rate_fail(const char *key);

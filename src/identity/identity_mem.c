@@ -283,12 +283,24 @@ static pthread_mutex_t rate_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hmap rate_map;
 #define RATE_KEYS_MAX 100000 /* bound on tracked keys; full buckets are dropped first */
 
+/* The burst: NHID_AUTH_FAIL_BURST, or the environment's NHID_AUTH_FAIL_BURST (1..100000). */
+static double burst(void)
+{
+    static double value;
+    if (value == 0) {
+        const char *e = getenv("NHID_AUTH_FAIL_BURST");
+        long v = e ? strtol(e, NULL, 10) : 0;
+        value = (v >= 1 && v <= 100000) ? (double)v : NHID_AUTH_FAIL_BURST;
+    }
+    return value;
+}
+
 static void refill(struct bucket *b, int64_t now)
 {
     double add = (double)(now - b->last_ns) / 1e9 / NHID_AUTH_FAIL_REFILL_S;
     b->tokens += add;
-    if (b->tokens > NHID_AUTH_FAIL_BURST)
-        b->tokens = NHID_AUTH_FAIL_BURST;
+    if (b->tokens > burst())
+        b->tokens = burst();
     b->last_ns = now;
 }
 
@@ -319,7 +331,7 @@ void nhid_identity_rate_fail(const char *key)
             hmap_clear(&rate_map, free); /* under attack from many keys: start over, bounded */
         b = calloc(1, sizeof(*b));
         if (b) {
-            b->tokens = NHID_AUTH_FAIL_BURST;
+            b->tokens = burst();
             b->last_ns = now;
             if (hmap_put(&rate_map, key, b) < 0) {
                 free(b);

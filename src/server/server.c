@@ -34,6 +34,7 @@
 #include "lease/lease.h"
 #include "auth/approle/approle.h"
 #include "auth/join/join.h"
+#include "auth/join/join.h"
 #include "pki/pki.h"
 #include "policy/policy.h"
 #include "server/server_internal.h"
@@ -50,6 +51,7 @@ static const struct nhid_engine *const all_engines[] = {
     &nhid_policy_engine,
     &nhid_identity_engine,
     &nhid_approle_engine,
+    &nhid_join_engine,
     &nhid_join_engine,
     &nhid_lease_engine,
     &nhid_kv_engine,
