@@ -30,12 +30,7 @@
 #include "engine/engine.h"
 #include "http/http.h"
 #include "identity/identity.h"
-#include "kv/kv.h"
-#include "lease/lease.h"
 #include "auth/approle/approle.h"
-#include "auth/join/join.h"
-#include "auth/join/join.h"
-#include "pki/pki.h"
 #include "policy/policy.h"
 #include "server/server_internal.h"
 #include "store/store.h"
@@ -51,11 +46,6 @@ static const struct nhid_engine *const all_engines[] = {
     &nhid_policy_engine,
     &nhid_identity_engine,
     &nhid_approle_engine,
-    &nhid_join_engine,
-    &nhid_join_engine,
-    &nhid_lease_engine,
-    &nhid_kv_engine,
-    &nhid_pki_engine,
 };
 
 struct server_opts {
