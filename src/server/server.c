@@ -31,6 +31,7 @@
 #include "http/http.h"
 #include "identity/identity.h"
 #include "auth/approle/approle.h"
+#include "auth/join/join.h"
 #include "policy/policy.h"
 #include "server/server_internal.h"
 #include "store/store.h"
@@ -46,6 +47,7 @@ static const struct nhid_engine *const all_engines[] = {
     &nhid_policy_engine,
     &nhid_identity_engine,
     &nhid_approle_engine,
+    &nhid_join_engine,
 };
 
 struct server_opts {
