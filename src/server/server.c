@@ -30,6 +30,7 @@
 #include "engine/engine.h"
 #include "http/http.h"
 #include "identity/identity.h"
+#include "kv/kv.h"
 #include "auth/approle/approle.h"
 #include "auth/join/join.h"
 #include "policy/policy.h"
@@ -48,6 +49,7 @@ static const struct nhid_engine *const all_engines[] = {
     &nhid_identity_engine,
     &nhid_approle_engine,
     &nhid_join_engine,
+    &nhid_kv_engine,
 };
 
 struct server_opts {
