@@ -230,7 +230,10 @@ static int h_unseal(struct nhid_request *req, struct nhid_response *resp)
                                       "unseal failed: the key shares do not combine into the "
                                       "root key; progress was reset, submit the shares again"));
         if (rc == NHID_ERR_INVALID)
-            NHID_FAIL(nhid_resp_error(resp, 400, "this key share was already submitted"));
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"key\": share rejected: it was already submitted "
+                                      "in this unseal attempt, or it is not a share of this "
+                                      "server's key"));
         NHID_TRY(rc);
         if (!st.sealed) {
             nhid_info(MOD, "unsealed");
