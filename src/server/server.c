@@ -30,6 +30,8 @@
 #include "engine/engine.h"
 #include "http/http.h"
 #include "identity/identity.h"
+#include "database/database.h"
+#include "lease/lease.h"
 #include "kv/kv.h"
 #include "auth/approle/approle.h"
 #include "auth/join/join.h"
@@ -50,6 +52,8 @@ static const struct nhid_engine *const all_engines[] = {
     &nhid_approle_engine,
     &nhid_join_engine,
     &nhid_kv_engine,
+    &nhid_lease_engine,
+    &nhid_database_engine,
 };
 
 struct server_opts {
