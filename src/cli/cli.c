@@ -8,6 +8,24 @@
 #include "cli/cli.h"
 #include "cli/cli_internal.h"
 
+/* PKI commands (cli_pki.c). */
+int cli_cmd_pki_issue(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_pki_sign(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_pki_renew(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_pki_revoke(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_pki_list(struct cli_ctx *ctx, int argc, char **argv);
+
+/* KV v2 commands (cli_kv.c). */
+int cli_cmd_kv_put(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_kv_get(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_kv_patch(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_kv_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_kv_delete(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_kv_undelete(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_kv_destroy(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_kv_metadata(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_kv_rotate(struct cli_ctx *ctx, int argc, char **argv);
+
 static const struct cli_command commands[] = {
     {"status", "Common commands", "Print the seal status of the server",
      "Usage: nhid status [options]\n\n"
@@ -121,6 +139,52 @@ static const struct cli_command commands[] = {
      "  edited, missing, inserted or reordered record. Needs no server.\n\n"
      "Example:\n  $ nhid audit verify /var/log/nhid/audit.log",
      cli_cmd_audit_verify},
+    {"kv put", "KV commands", "Write a new version of a KV v2 secret",
+     "Usage: nhid kv put [options] MOUNT/PATH key=value ... [-]\n\n"
+     "  POST /v1/MOUNT/data/PATH with the data built like `nhid write`.\n\n"
+     "Example:\n  $ nhid kv put secret/app/db user=app password=@pw.txt\n"
+     "  $ nhid kv put -cas=3 secret/app/db password=new",
+     cli_cmd_kv_put},
+    {"kv get", "KV commands", "Read a KV v2 secret",
+     "Usage: nhid kv get [options] MOUNT/PATH\n\n"
+     "  GET /v1/MOUNT/data/PATH and print its metadata and data.\n\n"
+     "Example:\n  $ nhid kv get -version=2 secret/app/db\n"
+     "  $ nhid kv get -field=password secret/app/db",
+     cli_cmd_kv_get},
+    {"kv patch", "KV commands", "Update some fields of a KV v2 secret",
+     "Usage: nhid kv patch [options] MOUNT/PATH key=value ...\n\n"
+     "  PATCH /v1/MOUNT/data/PATH with a JSON merge patch of the data.\n\n"
+     "Example:\n  $ nhid kv patch secret/app/db password=rotated",
+     cli_cmd_kv_patch},
+    {"kv list", "KV commands", "List KV v2 secrets under a folder",
+     "Usage: nhid kv list [options] MOUNT/FOLDER\n\n"
+     "  LIST /v1/MOUNT/metadata/FOLDER/ (folders end with \"/\").\n\n"
+     "Example:\n  $ nhid kv list secret/app",
+     cli_cmd_kv_list},
+    {"kv delete", "KV commands", "Soft-delete versions of a KV v2 secret",
+     "Usage: nhid kv delete [options] MOUNT/PATH\n\n"
+     "  Soft-deletes the latest version, or -versions=N,M (undelete restores them).\n\n"
+     "Example:\n  $ nhid kv delete -versions=1,2 secret/app/db",
+     cli_cmd_kv_delete},
+    {"kv undelete", "KV commands", "Restore soft-deleted versions",
+     "Usage: nhid kv undelete -versions=N,M [options] MOUNT/PATH\n\n"
+     "Example:\n  $ nhid kv undelete -versions=3 secret/app/db",
+     cli_cmd_kv_undelete},
+    {"kv destroy", "KV commands", "Permanently destroy versions",
+     "Usage: nhid kv destroy -versions=N,M [options] MOUNT/PATH\n\n"
+     "Example:\n  $ nhid kv destroy -versions=1 secret/app/db",
+     cli_cmd_kv_destroy},
+    {"kv metadata", "KV commands", "Read, write or delete a secret's metadata",
+     "Usage: nhid kv metadata get|put|delete [options] MOUNT/PATH\n\n"
+     "  get: versions and settings; put: -max-versions, -cas-required,\n"
+     "  -delete-version-after, -custom-metadata=K=V; delete: the secret and every version.\n\n"
+     "Example:\n  $ nhid kv metadata put -max-versions=5 -custom-metadata=owner=team-a secret/app/db",
+     cli_cmd_kv_metadata},
+    {"kv rotate", "KV commands", "Rotate a secret now under its rotation policy",
+     "Usage: nhid kv rotate [options] MOUNT/PATH\n\n"
+     "  POST /v1/MOUNT/rotate/PATH: a new generated version now (policy at MOUNT/rotation/PATH).\n\n"
+     "Example:\n  $ nhid kv rotate secret/app/api-key",
+     cli_cmd_kv_rotate},
     {"metrics", "Other commands", "Print the server's metrics",
      "Usage: nhid metrics [options]\n\n"
      "  GET /v1/sys/metrics?format=prometheus and print the text (-format=json:\n"
@@ -129,11 +193,38 @@ static const struct cli_command commands[] = {
      cli_cmd_metrics},
     {"version", "Other commands", "Print the version",
      "Usage: nhid version [-format=json]\n\nExample:\n  $ nhid version", cli_cmd_version},
+    {"pki issue", "PKI commands", "Issue a certificate and key (written to -out DIR)",
+     "Usage: nhid pki issue [options] ROLE -out DIR\n\n"
+     "  POST /v1/pki/issue/ROLE: nhid generates the key. Writes DIR/cert.pem,\n"
+     "  DIR/key.pem (mode 0600) and DIR/chain.pem.\n\n"
+     "Example:\n  $ nhid pki issue web -spiffe-id spiffe://nhid.local/workload/web-1 -out ./tls",
+     cli_cmd_pki_issue},
+    {"pki sign", "PKI commands", "Sign a certificate request",
+     "Usage: nhid pki sign [options] ROLE -csr FILE\n\n"
+     "  POST /v1/pki/sign/ROLE with the CSR; prints the certificate (or writes -out DIR).\n\n"
+     "Example:\n  $ nhid pki sign web -csr web.csr > web.pem",
+     cli_cmd_pki_sign},
+    {"pki renew", "PKI commands", "Renew a certificate with a new key (mTLS, no token)",
+     "Usage: nhid pki renew [options] -cert FILE -key FILE\n\n"
+     "  Generates a new key, authenticates with the current certificate and\n"
+     "  replaces -cert/-key (or writes -out DIR).\n\n"
+     "Example:\n  $ nhid pki renew -cert tls/cert.pem -key tls/key.pem",
+     cli_cmd_pki_renew},
+    {"pki revoke", "PKI commands", "Revoke a certificate",
+     "Usage: nhid pki revoke [options] SERIAL\n\n"
+     "  The revocation is in the CRL and OCSP within a second.\n\n"
+     "Example:\n  $ nhid pki revoke 3a:bc:12:... -reason key_compromise",
+     cli_cmd_pki_revoke},
+    {"pki list", "PKI commands", "List issued certificates",
+     "Usage: nhid pki list [options]\n\n"
+     "  Lists certificates, optionally those expiring soon or of one identity.\n\n"
+     "Example:\n  $ nhid pki list -expiring=24h -identity web-1",
+     cli_cmd_pki_list},
 };
 
 /* Groups in the order `nhid -h` prints them. */
 static const char *const groups[] = {"Common commands", "Operator commands", "Token commands",
-                                     "Audit commands", "Other commands"};
+                                     "Audit commands", "KV commands", "Other commands"};
 
 static void print_main_usage(FILE *f)
 {
