@@ -1309,6 +1309,19 @@ static int h_group_write(struct nhid_request *req, struct nhid_response *resp)
         snprintf(mkey, sizeof(mkey), "identity/idx/member/%s/%s", json_string_value(v), name);
         NHID_TRY(idm_put_empty(req->txn, mkey));
     }
+    /* ... and nested group → its parent groups (policy ancestors). */
+    json_array_foreach(json_object_get(old, "member_groups"), i, v)
+    {
+        char mkey[512];
+        snprintf(mkey, sizeof(mkey), "identity/idx/subgroup/%s/%s", json_string_value(v), name);
+        NHID_TRY(nhid_txn_delete(req->txn, mkey));
+    }
+    json_array_foreach(groups, i, v)
+    {
+        char mkey[512];
+        snprintf(mkey, sizeof(mkey), "identity/idx/subgroup/%s/%s", json_string_value(v), name);
+        NHID_TRY(idm_put_empty(req->txn, mkey));
+    }
     int64_t now = nhid_now();
     char id[37];
     if (old)
@@ -1370,6 +1383,13 @@ static int h_group_delete(struct nhid_request *req, struct nhid_response *resp)
         snprintf(mkey, sizeof(mkey), "identity/idx/member/%s/%s", json_string_value(v), name);
         if ((rc = nhid_txn_delete(req->txn, mkey)) < 0)
             break;
+    }
+    json_array_foreach(json_object_get(g, "member_groups"), i, v)
+    {
+        char mkey[512];
+        snprintf(mkey, sizeof(mkey), "identity/idx/subgroup/%s/%s", json_string_value(v), name);
+        if (rc == NHID_OK)
+            rc = nhid_txn_delete(req->txn, mkey);
     }
     json_decref(g);
     if (rc == NHID_OK)
@@ -1700,6 +1720,109 @@ static int gate_cb(const char *key, const uint8_t *val, size_t len, void *arg)
     return 0;
 }
 
+/* ---- policy entities (core->identity_entities) ------------------------------------- */
+
+#define ENTITY_GROUPS_MAX 256
+
+struct parent_scan {
+    json_t *parents; /* array of uids */
+    size_t plen;
+};
+
+static int parent_cb(const char *key, const uint8_t *val, size_t len, void *arg)
+{
+    (void)val;
+    (void)len;
+    struct parent_scan *p = arg;
+    if (json_array_size(p->parents) >= ENTITY_GROUPS_MAX)
+        return 1;
+    json_array_append_new(p->parents,
+                          json_pack("{s:s, s:s}", "type", "Group", "id", key + p->plen));
+    return 0;
+}
+
+static int group_parents(struct nhid_txn *txn, const char *kind, const char *name, json_t **out)
+{
+    char prefix[320];
+    snprintf(prefix, sizeof(prefix), "identity/idx/%s/%s/", kind, name);
+    struct parent_scan p = {json_array(), strlen(prefix)};
+    if (p.parents == NULL)
+        return NHID_ERR_NOMEM;
+    int rc = nhid_txn_scan_prefix(txn, prefix, NULL, ENTITY_GROUPS_MAX, true, parent_cb, &p);
+    if (rc < 0) {
+        json_decref(p.parents);
+        return rc;
+    }
+    *out = p.parents;
+    return NHID_OK;
+}
+
+/*
+ * Machine::"<name>" {kind, owner, labels, state, spiffe_id, entity_id} in
+ * Group::"<g>" (direct memberships) and Owner::"<owner>"; then every
+ * ancestor group (breadth-first, bounded).
+ */
+static int identity_entities(struct nhid_core *core, struct nhid_txn *txn, const char *name,
+                             json_t *entities, char *state_out, size_t statelen)
+{
+    int rc = NHID_OK;
+    json_t *rec = NULL, *parents = NULL, *queue = NULL;
+    rc = nhid_identity_get(core, txn, name, &rec);
+    if (rc == NHID_ERR_NOT_FOUND)
+        return NHID_OK; /* a bare Machine entity */
+    if (rc < 0)
+        return rc;
+    snprintf(state_out, statelen, "%s", idm_jstr(rec, "state"));
+    NHID_TRY(group_parents(txn, "member", name, &parents));
+    const char *owner = idm_jstr(rec, "owner");
+    if (*owner) {
+        json_array_append_new(parents, json_pack("{s:s, s:s}", "type", "Owner", "id", owner));
+        json_array_append_new(entities,
+                              json_pack("{s:{s:s, s:s}, s:{s:s}, s:[]}", "uid", "type", "Owner",
+                                        "id", owner, "attrs", "name", owner, "parents"));
+    }
+    json_t *labels = json_object_get(rec, "labels");
+    json_array_append_new(entities,
+                          json_pack("{s:{s:s, s:s}, s:{s:s, s:s, s:s, s:o, s:s, s:s, s:s}, s:O}",
+                                    "uid", "type", "Machine", "id", name, "attrs", "name", name,
+                                    "kind", idm_jstr(rec, "kind"), "owner", owner, "labels",
+                                    json_is_object(labels) ? json_deep_copy(labels) : json_object(), "state",
+                                    idm_jstr(rec, "state"), "spiffe_id",
+                                    idm_jstr(rec, "spiffe_id"), "entity_id", idm_jstr(rec, "id"),
+                                    "parents", parents));
+    /* Ancestor groups. */
+    queue = json_array();
+    NHID_CHECK_ALLOC(queue);
+    struct hmap done = {0};
+    size_t i;
+    json_t *v;
+    json_array_foreach(parents, i, v) if (!strcmp(idm_jstr(v, "type"), "Group"))
+        json_array_append(queue, json_object_get(v, "id"));
+    for (size_t k = 0; k < json_array_size(queue) && k < ENTITY_GROUPS_MAX; k++) {
+        const char *g = json_string_value(json_array_get(queue, k));
+        if (hmap_get(&done, g))
+            continue;
+        if (hmap_put(&done, g, (void *)1) < 0) {
+            rc = NHID_ERR_NOMEM;
+            break;
+        }
+        json_t *gp = NULL;
+        rc = group_parents(txn, "subgroup", g, &gp);
+        if (rc < 0)
+            break;
+        json_array_foreach(gp, i, v) json_array_append(queue, json_object_get(v, "id"));
+        json_array_append_new(entities, json_pack("{s:{s:s, s:s}, s:{s:s}, s:o}", "uid", "type",
+                                                  "Group", "id", g, "attrs", "name", g,
+                                                  "parents", gp));
+    }
+    hmap_clear(&done, NULL);
+out:
+    json_decref(rec);
+    json_decref(parents);
+    json_decref(queue);
+    return rc;
+}
+
 static int identity_on_unseal(struct nhid_core *core)
 {
     struct nhid_txn *txn = NULL;
@@ -1715,8 +1838,10 @@ static int identity_on_unseal(struct nhid_core *core)
         rc = nhid_txn_scan_prefix(txn, prefix, NULL, 0, true, gate_cb, &g);
     }
     nhid_store_read_end(txn);
-    if (rc == NHID_OK)
+    if (rc == NHID_OK) {
         core->identity_gate = idm_gate_check;
+        core->identity_entities = identity_entities;
+    }
     return rc;
 }
 

@@ -35,7 +35,7 @@
 
 extern const struct nhid_engine nhid_identity_engine;
 
-#define NHID_IDENTITY_NAME_MAX 128   /* bytes in an identity or group name */
+#define NHID_IDENTITY_NAME_MAX 127   /* bytes in an identity or group name (fits nhid_auth.identity) */
 #define NHID_IDENTITY_SPIFFE_MAX 2048 /* SPIFFE ID spec: URI at most 2048 bytes */
 #define NHID_IDENTITY_LABELS_MAX 32
 #define NHID_IDENTITY_HISTORY_MAX 100 /* transitions kept in the record (all are audited) */
@@ -47,7 +47,7 @@ extern const struct nhid_engine nhid_identity_engine;
 #define NHID_STATE_DECOMMISSIONED "decommissioned"
 
 /*
- * Validate an identity/group/role name: 1..128 bytes of [A-Za-z0-9._-],
+ * Validate an identity/group/role name: 1..127 bytes of [A-Za-z0-9._-],
  * starting with a letter or digit. On error writes a message naming `what`
  * into msg, e.g. `identity name "a/b": character '/' is not allowed (use
  * letters, digits, '.', '_', '-')`.

@@ -35,6 +35,7 @@
 #include "kv/kv.h"
 #include "auth/approle/approle.h"
 #include "auth/join/join.h"
+#include "auth/cert/cert.h"
 #include "policy/policy.h"
 #include "server/server_internal.h"
 #include "store/store.h"
@@ -51,6 +52,7 @@ static const struct nhid_engine *const all_engines[] = {
     &nhid_identity_engine,
     &nhid_approle_engine,
     &nhid_join_engine,
+    &nhid_cert_engine,
     &nhid_kv_engine,
     &nhid_lease_engine,
     &nhid_database_engine,
