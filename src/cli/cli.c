@@ -26,6 +26,26 @@ int cli_cmd_kv_destroy(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_kv_metadata(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_kv_rotate(struct cli_ctx *ctx, int argc, char **argv);
 
+/* Identity commands (cli_identity.c) and machine logins (cli_auth.c). */
+int cli_cmd_identity_create(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_identity_read(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_identity_update(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_identity_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_identity_delete(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_identity_suspend(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_identity_resume(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_identity_decommission(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_identity_creds(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_identity_report(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_identity_join_token(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_group_write(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_group_read(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_group_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_group_delete(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_approle_login(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_cert_login(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_join_login(struct cli_ctx *ctx, int argc, char **argv);
+
 static const struct cli_command commands[] = {
     {"status", "Common commands", "Print the seal status of the server",
      "Usage: nhid status [options]\n\n"
@@ -220,11 +240,84 @@ static const struct cli_command commands[] = {
      "  Lists certificates, optionally those expiring soon or of one identity.\n\n"
      "Example:\n  $ nhid pki list -expiring=24h -identity web-1",
      cli_cmd_pki_list},
+    {"identity create", "Identity commands", "Register a machine identity",
+     "Usage: nhid identity create [options] NAME -kind=KIND -owner=TEAM\n\n"
+     "  POST /v1/identity/machine/NAME. The identity starts pending and becomes\n"
+     "  active at its first login. The SPIFFE ID defaults to\n"
+     "  spiffe://<trust-domain>/<kind>/<name>.\n\n"
+     "Example:\n  $ nhid identity create web-1 -kind=workload -owner=payments -label env=prod",
+     cli_cmd_identity_create},
+    {"identity read", "Identity commands", "Print an identity, its state and history",
+     "Usage: nhid identity read [options] NAME\n\nExample:\n  $ nhid identity read web-1",
+     cli_cmd_identity_read},
+    {"identity update", "Identity commands", "Change an identity's owner, labels or description",
+     "Usage: nhid identity update [options] NAME\n\n"
+     "Example:\n  $ nhid identity update web-1 -owner=platform -label env=staging",
+     cli_cmd_identity_update},
+    {"identity list", "Identity commands", "List identities (filtered, paged)",
+     "Usage: nhid identity list [options]\n\n"
+     "  Filters combine (AND). Pages of -limit names; continue with -after.\n\n"
+     "Example:\n  $ nhid identity list -kind=device -state=active -label site=ber\n"
+     "  $ nhid identity list -last-seen-before=720h",
+     cli_cmd_identity_list},
+    {"identity delete", "Identity commands", "Delete a decommissioned identity",
+     "Usage: nhid identity delete [options] NAME\n\nExample:\n  $ nhid identity delete old-1",
+     cli_cmd_identity_delete},
+    {"identity suspend", "Identity commands", "Suspend an identity (its credentials stop at once)",
+     "Usage: nhid identity suspend [options] NAME -reason=TEXT\n\n"
+     "Example:\n  $ nhid identity suspend web-1 -reason=\"key leaked\"",
+     cli_cmd_identity_suspend},
+    {"identity resume", "Identity commands", "Resume a suspended identity",
+     "Usage: nhid identity resume [options] NAME [-reason=TEXT]\n\n"
+     "Example:\n  $ nhid identity resume web-1 -reason=\"host rebuilt\"",
+     cli_cmd_identity_resume},
+    {"identity decommission", "Identity commands",
+     "Decommission an identity, revoking every credential (terminal)",
+     "Usage: nhid identity decommission [options] NAME [-reason=TEXT]\n\n"
+     "  Revokes every token, secret ID, join token (and later certificate) of\n"
+     "  the identity in one transaction.\n\n"
+     "Example:\n  $ nhid identity decommission web-1 -reason=retired",
+     cli_cmd_identity_decommission},
+    {"identity creds", "Identity commands", "List an identity's credentials",
+     "Usage: nhid identity creds [options] NAME\n\nExample:\n  $ nhid identity creds web-1",
+     cli_cmd_identity_creds},
+    {"identity report", "Identity commands", "Hygiene report (orphans, stale, expiring, ...)",
+     "Usage: nhid identity report [options]\n\n"
+     "  With -fail-on the exit code is 2 when a listed section is not empty (CI).\n\n"
+     "Example:\n  $ nhid identity report -stale-days=30 -fail-on=orphan,stale,expiring",
+     cli_cmd_identity_report},
+    {"identity join-token", "Identity commands", "Issue a one-time join token",
+     "Usage: nhid identity join-token [options] NAME [-ttl=10m]\n\n"
+     "  The device logs in once with `nhid join login TOKEN`.\n\n"
+     "Example:\n  $ nhid identity join-token edge-7 -ttl=10m",
+     cli_cmd_identity_join_token},
+    {"group write", "Identity commands", "Create or update an identity group",
+     "Usage: nhid group write [options] NAME [-member ID ...] [-group G ...]\n\n"
+     "Example:\n  $ nhid group write fleet -member edge-1 -member edge-2",
+     cli_cmd_group_write},
+    {"group read", "Identity commands", "Print a group",
+     "Usage: nhid group read [options] NAME", cli_cmd_group_read},
+    {"group list", "Identity commands", "List groups", "Usage: nhid group list [options]",
+     cli_cmd_group_list},
+    {"group delete", "Identity commands", "Delete a group",
+     "Usage: nhid group delete [options] NAME", cli_cmd_group_delete},
+    {"approle login", "Auth commands", "Log in with an AppRole role ID and secret ID",
+     "Usage: nhid approle login [options] -role-id=ID -secret-id=SECRET|-\n\n"
+     "Example:\n  $ nhid approle login -role-id=$ROLE_ID -secret-id=- < secret",
+     cli_cmd_approle_login},
+    {"cert login", "Auth commands", "Log in with a client certificate (mTLS)",
+     "Usage: nhid cert login [options] -client-cert FILE -client-key FILE [-name ROLE]\n\n"
+     "Example:\n  $ nhid cert login -client-cert svid.pem -client-key svid-key.pem",
+     cli_cmd_cert_login},
+    {"join login", "Auth commands", "Log in once with a join token",
+     "Usage: nhid join login [options] TOKEN|-\n\nExample:\n  $ nhid join login njt.AbC...",
+     cli_cmd_join_login},
 };
 
 /* Groups in the order `nhid -h` prints them. */
 static const char *const groups[] = {"Common commands", "Operator commands", "Token commands",
-                                     "Audit commands", "KV commands", "Other commands"};
+                                     "Audit commands", "KV commands", "Identity commands",
+                                     "Auth commands", "Other commands"};
 
 static void print_main_usage(FILE *f)
 {
