@@ -46,6 +46,11 @@ int cli_cmd_approle_login(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_cert_login(struct cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_join_login(struct cli_ctx *ctx, int argc, char **argv);
 
+/* Lease commands (cli_lease.c). */
+int cli_cmd_lease_lookup(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_lease_renew(struct cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_lease_revoke(struct cli_ctx *ctx, int argc, char **argv);
+
 static const struct cli_command commands[] = {
     {"status", "Common commands", "Print the seal status of the server",
      "Usage: nhid status [options]\n\n"
@@ -139,6 +144,22 @@ static const struct cli_command commands[] = {
      "  (-accessor A, then the argument is the accessor).\n\n"
      "Example:\n  $ nhid token revoke -self\n  $ nhid token revoke -accessor 8609694a-...",
      cli_cmd_token_revoke},
+    {"lease lookup", "Lease commands", "Print a lease's properties",
+     "Usage: nhid lease lookup LEASE_ID\n\n"
+     "  Looks up a lease of a dynamic credential (PUT sys/leases/lookup).\n\n"
+     "Example:\n  $ nhid lease lookup database/creds/readonly/AbC...",
+     cli_cmd_lease_lookup},
+    {"lease renew", "Lease commands", "Renew a lease",
+     "Usage: nhid lease renew [options] LEASE_ID\n\n"
+     "  Extends a lease to now + -increment (default: its TTL), capped by its max TTL.\n\n"
+     "Example:\n  $ nhid lease renew -increment 30m database/creds/readonly/AbC...",
+     cli_cmd_lease_renew},
+    {"lease revoke", "Lease commands", "Revoke a lease (and its credential)",
+     "Usage: nhid lease revoke [options] LEASE_ID|PREFIX\n\n"
+     "  Revokes the lease's credential now (e.g. drops the PostgreSQL login);\n"
+     "  -prefix revokes every lease under PREFIX.\n\n"
+     "Example:\n  $ nhid lease revoke -prefix database/creds/readonly",
+     cli_cmd_lease_revoke},
     {"audit enable", "Audit commands", "Enable an audit device",
      "Usage: nhid audit enable [options] TYPE [key=value ...]\n\n"
      "  Enables an audit device of TYPE (\"file\") at -path (default: TYPE).\n"

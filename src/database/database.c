@@ -460,6 +460,71 @@ static int run_lists(PGconn *c, const struct stmt_list *lists, size_t n,
     return rc;
 }
 
+/*
+ * The same as run_lists(..., commit=true) in one round trip: the rendered
+ * statements are sent as one simple-query text "BEGIN; ...; COMMIT;"
+ * (PostgreSQL stops at the first error and the transaction is rolled
+ * back). Used on the hot paths (issue, revoke, renew); role writes use
+ * run_lists() to name the failing statement.
+ */
+static int run_lists_joined(PGconn *c, const struct stmt_list *lists, size_t n,
+                            const struct nhid_db_vars *v, char *err, size_t errlen)
+{
+    int rc = NHID_OK;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    char e[ERR_LEN] = "";
+    if (buf == NULL)
+        return NHID_ERR_NOMEM;
+    len = (size_t)snprintf(buf, cap, "BEGIN;\n");
+    for (size_t l = 0; rc == NHID_OK && l < n; l++) {
+        size_t cnt = lists[l].stmts ? json_array_size(lists[l].stmts) : lists[l].n_defaults;
+        for (size_t i = 0; rc == NHID_OK && i < cnt; i++) {
+            const char *t = lists[l].stmts ? json_string_value(json_array_get(lists[l].stmts, i))
+                                           : lists[l].defaults[i];
+            char *sql = NULL;
+            rc = nhid_database_render(t ? t : "", v, &sql, e, sizeof(e));
+            if (rc < 0) {
+                snprintf(err, errlen, "%s[%zu]: %s", lists[l].what, i, e);
+                break;
+            }
+            size_t sl = strlen(sql);
+            if (len + sl + 16 > cap) {
+                size_t ncap = (len + sl + 16) * 2;
+                char *nb = malloc(ncap);
+                if (nb == NULL) {
+                    nhid_free_secret_str(sql);
+                    rc = NHID_ERR_NOMEM;
+                    break;
+                }
+                memcpy(nb, buf, len);
+                nhid_free_secret(buf, cap);
+                buf = nb;
+                cap = ncap;
+            }
+            memcpy(buf + len, sql, sl);
+            len += sl;
+            memcpy(buf + len, ";\n", 3);
+            len += 2;
+            nhid_free_secret_str(sql);
+        }
+    }
+    if (rc == NHID_OK) {
+        memcpy(buf + len, "COMMIT;", 8);
+        rc = exec_sql(c, buf, e, sizeof(e));
+        if (rc < 0) {
+            scrub(e, sizeof(e), v->password);
+            snprintf(err, errlen, "%s", e);
+            if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE) {
+                char ignore[64];
+                (void)exec_sql(c, "ROLLBACK", ignore, sizeof(ignore));
+            }
+        }
+    }
+    nhid_free_secret(buf, cap);
+    return rc;
+}
+
 /* ---- storage -------------------------------------------------------------------- */
 
 static void key_of(char *out, size_t len, const char *kind, const char *name)
@@ -1055,28 +1120,22 @@ static int drop_login(struct nhid_core *core, const char *db, const char *role,
         rc = NHID_OK; /* role deleted: the default revocation */
     NHID_TRY(rc);
     NHID_TRY(conn_get(db, cfg, &c, err, errlen));
-    /* Already gone (revoked by hand, or a retry after a lost answer): done. */
-    const char *params[1] = {username};
-    PGresult *res = PQexecParams(c, "SELECT 1 FROM pg_roles WHERE rolname = $1", 1, NULL, params,
-                                 NULL, NULL, 0);
-    bool exists = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0;
-    bool ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
-    PQclear(res);
-    if (!ok) {
-        snprintf(err, errlen, "checking login %s: %s", username, PQerrorMessage(c));
-        err[strcspn(err, "\n")] = '\0';
-        NHID_FAIL(NHID_ERR_UPSTREAM);
+    const json_t *rs = r ? json_object_get(r, "revocation_statements") : NULL;
+    struct stmt_list l = {"revocation_statements", json_array_size(rs) ? rs : NULL,
+                          default_revocation, NHID_ARRAY_LEN(default_revocation)};
+    struct nhid_db_vars v = {username, NULL, NULL};
+    rc = run_lists_joined(c, &l, 1, &v, err, errlen);
+    if (rc == NHID_ERR_INVALID) {
+        /* Already gone (revoked by hand, or a retry after a lost answer) is success. */
+        const char *params[1] = {username};
+        PGresult *res = PQexecParams(c, "SELECT 1 FROM pg_roles WHERE rolname = $1", 1, NULL,
+                                     params, NULL, NULL, 0);
+        bool ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
+        bool exists = ok && PQntuples(res) > 0;
+        PQclear(res);
+        rc = ok && !exists ? NHID_OK : NHID_ERR_UPSTREAM;
     }
-    if (exists) {
-        const json_t *rs = r ? json_object_get(r, "revocation_statements") : NULL;
-        struct stmt_list l = {"revocation_statements", json_array_size(rs) ? rs : NULL,
-                              default_revocation, NHID_ARRAY_LEN(default_revocation)};
-        struct nhid_db_vars v = {username, NULL, NULL};
-        rc = run_lists(c, &l, 1, &v, true, err, errlen);
-        if (rc == NHID_ERR_INVALID)
-            rc = NHID_ERR_UPSTREAM;
-        NHID_TRY(rc);
-    }
+    NHID_TRY(rc);
 out:
     conn_put(db, cfg, c);
     if (cfg)
@@ -1120,7 +1179,7 @@ static int lease_renew(struct nhid_core *core, const json_t *lease, int64_t new_
     static const char *const def[] = {default_renew};
     struct stmt_list l = {"renew_statements", json_array_size(ns) ? ns : NULL, def, 1};
     struct nhid_db_vars v = {jstr(d, "username"), NULL, exp};
-    rc = run_lists(c, &l, 1, &v, true, err, errlen);
+    rc = run_lists_joined(c, &l, 1, &v, err, errlen);
     if (rc == NHID_ERR_INVALID)
         rc = NHID_ERR_UPSTREAM;
 out:
@@ -1181,7 +1240,7 @@ static int h_creds(struct nhid_request *req, struct nhid_response *resp)
     struct stmt_list l = {"creation_statements", json_object_get(role, "creation_statements"),
                           NULL, 0};
     struct nhid_db_vars v = {user, pw, exp};
-    rc = run_lists(c, &l, 1, &v, true, err, sizeof(err));
+    rc = run_lists_joined(c, &l, 1, &v, err, sizeof(err));
     if (rc < 0)
         NHID_FAIL(nhid_resp_error(resp, 502, "database \"%s\": creating the login failed: %s; "
                                              "no credential was issued", db, err));
