@@ -10,8 +10,8 @@
  *   pki/intermediate/<id>           pending intermediate: key and CSR
  *   pki/role/<name>                 role
  *   pki/cert/<serial hex>           issued certificate (or compact record with no_store)
- *   pki/cert-expiry/<unix,20>/<serial hex>     index (empty values, plaintext)
- *   pki/cert-identity/<name>/<serial hex>      index (empty values, plaintext)
+ *   (listing by identity or expiry uses the credential registry's indexes,
+ *    identity/cred/<entity>/x509/<serial> and identity/cred-expiry/...)
  *   pki/revoked/<serial hex>        "<issuer> <revoked_at> <expires> <reason>" — public
  *                                   information (it is in the CRL), stored in plaintext so
  *                                   a million entries load at unseal without decryption

@@ -186,6 +186,27 @@ NHID_MUST_CHECK int pki_role_save_default(struct nhid_core *core, struct nhid_tx
 extern const struct nhid_route pki_role_routes[];
 extern const size_t pki_n_role_routes;
 
+/* ---- CSR fast path (pki_csr.c) ---------------------------------------------- */
+
+struct pki_csr {
+    EVP_PKEY *pkey;        /* the CSR's key, imported without a decoder */
+    int curve_nid;         /* NID_X9_62_prime256v1 or NID_secp384r1 */
+    uint8_t point[97];     /* uncompressed point */
+    size_t point_len;
+    bool has_attributes;   /* attributes present (may request SANs) */
+    uint8_t *der;
+    size_t der_len;
+};
+
+/*
+ * Parse and verify an EC P-256/P-384 CSR without OpenSSL's decoders.
+ * NHID_ERR_UNSUPPORTED: not this shape, use nhid_pki_csr_parse();
+ * NHID_ERR_INVALID: the CSR is bad (message in err).
+ */
+NHID_MUST_CHECK int pki_csr_parse_fast(const uint8_t *in, size_t len, struct pki_csr *out,
+                                       char *err, size_t errlen);
+void pki_csr_free(struct pki_csr *c);
+
 /* ---- issuance (pki_issue.c) ---------------------------------------------- */
 
 extern const struct nhid_route pki_issue_routes[];

@@ -194,6 +194,7 @@ struct issue_in {
     int64_t ttl;
     const char *identity; /* name */
     const char *entity_id;
+    const struct pki_csr *fast; /* set: take the SPKI from here (no encoder) */
 };
 
 struct issue_out {
@@ -278,8 +279,19 @@ static int build_svid(struct nhid_core *core, struct pki_issuer *is, const struc
     if (ASN1_TIME_set(X509_getm_notBefore(x), (time_t)(now - PKI_BACKDATE)) == NULL ||
         ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na) == NULL)
         NHID_FAIL(NHID_ERR_CRYPTO);
-    if (X509_set_pubkey(x, in->pub) != 1)
+    if (in->fast) {
+        /* The SPKI as received (RFC 5480): no OSSL_ENCODER round trip. */
+        uint8_t *pt = OPENSSL_memdup(in->fast->point, in->fast->point_len);
+        NHID_CHECK_ALLOC(pt);
+        if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+                                   V_ASN1_OBJECT, OBJ_nid2obj(in->fast->curve_nid), pt,
+                                   (int)in->fast->point_len) != 1) {
+            OPENSSL_free(pt);
+            NHID_FAIL(NHID_ERR_CRYPTO);
+        }
+    } else if (X509_set_pubkey(x, in->pub) != 1) {
         NHID_FAIL(NHID_ERR_CRYPTO);
+    }
     /* X509-SVID §4.1: cA false; §4.3: digitalSignature (keyEncipherment for RSA key transport). */
     bool rsa = EVP_PKEY_is_a(in->pub, "RSA");
     if (X509_add_ext(x, ext_bc, -1) != 1 ||
@@ -344,12 +356,12 @@ static int record_cert(struct nhid_core *core, struct nhid_txn *txn, struct pki_
         json_object_set_new(rec, "certificate", json_string(pem));
     NHID_TRY(nhid_fmt(key, sizeof(key), "pki/cert/%s", o->serial_hex));
     NHID_TRY(nhid_core_save_json(core, txn, key, rec));
-    NHID_TRY(nhid_fmt(key, sizeof(key), "pki/cert-expiry/%020" PRId64 "/%s", o->not_after,
-                      o->serial_hex));
-    NHID_TRY(nhid_txn_put(txn, key, (const uint8_t *)"", 0));
-    NHID_TRY(nhid_fmt(key, sizeof(key), "pki/cert-identity/%s/%s", in->identity, o->serial_hex));
-    NHID_TRY(nhid_txn_put(txn, key, (const uint8_t *)"", 0));
-    /* Every certificate is a credential of its identity (revoked with it). */
+    /*
+     * Every certificate is a credential of its identity (revoked with it). The
+     * registry's own indexes (identity/cred/<entity>/x509/<serial> and
+     * identity/cred-expiry/<ts>/...) serve `pki list -identity/-expiring`, so
+     * issuance costs three point writes and no index of its own.
+     */
     NHID_TRY(nhid_identity_cred_record(core, txn, in->entity_id, PKI_CRED_TYPE, o->serial_hex, now,
                                        o->not_after, NULL));
 out:
@@ -618,6 +630,8 @@ static int do_issue(struct nhid_request *req, struct nhid_response *resp, bool s
     const char *csr_pem = "", *spiffe = NULL, *cn = "";
     json_t *uris = json_array(), *dns = NULL, *ips = NULL, *ident = NULL, *data = NULL;
     X509_REQ *csr = NULL;
+    struct pki_csr fast = {0};
+    bool use_fast = false;
     struct nhid_signer *keygen = NULL;
     char err[600], *key_pem = NULL;
     int64_t ttl;
@@ -644,17 +658,29 @@ static int do_issue(struct nhid_request *req, struct nhid_response *resp, bool s
     EVP_PKEY *pub;
     if (sign) {
         NHID_TRY(nhid_body_string(req, resp, "csr", "", &csr_pem));
-        void *v = NULL;
-        rc = nhid_pki_csr_parse((const uint8_t *)csr_pem, strlen(csr_pem), &v, err, sizeof(err));
-        if (rc < 0)
-            NHID_FAIL(nhid_resp_error(resp, rc == NHID_ERR_TOO_LARGE ? 413 : 400,
-                                      "field \"csr\": %s", err));
-        csr = v;
-        /* Vault's use_csr_sans: SANs in the CSR count as requested. */
-        if (spiffe == NULL && json_array_size(uris) == 0 && json_array_size(dns) == 0 &&
-            json_array_size(ips) == 0)
-            csr_sans(csr, uris, dns, ips);
-        pub = X509_REQ_get0_pubkey(csr);
+        /* Vault's use_csr_sans: SANs in the CSR count as requested when none are given. */
+        bool want_csr_sans = spiffe == NULL && json_array_size(uris) == 0 &&
+                             json_array_size(dns) == 0 && json_array_size(ips) == 0;
+        rc = pki_csr_parse_fast((const uint8_t *)csr_pem, strlen(csr_pem), &fast, err,
+                                sizeof(err));
+        if (rc == NHID_ERR_INVALID)
+            NHID_FAIL(nhid_resp_error(resp, 400, "field \"csr\": %s", err));
+        if (rc == NHID_OK && !(want_csr_sans && fast.has_attributes)) {
+            use_fast = true;
+            pub = fast.pkey;
+        } else {
+            void *v = NULL;
+            rc = nhid_pki_csr_parse((const uint8_t *)csr_pem, strlen(csr_pem), &v, err,
+                                    sizeof(err));
+            if (rc < 0)
+                NHID_FAIL(nhid_resp_error(resp, rc == NHID_ERR_TOO_LARGE ? 413 : 400,
+                                          "field \"csr\": %s", err));
+            csr = v;
+            if (want_csr_sans)
+                csr_sans(csr, uris, dns, ips);
+            pub = X509_REQ_get0_pubkey(csr);
+        }
+        rc = NHID_OK;
     } else {
         const char *kt;
         int64_t bits;
@@ -691,7 +717,7 @@ static int do_issue(struct nhid_request *req, struct nhid_response *resp, bool s
     }
     struct issue_in in = {.role = &role, .pub = pub, .spiffe_id = spiffe, .dns = dns, .ips = ips,
                           .cn = cn, .ttl = ttl, .identity = pki_jstr(ident, "name"),
-                          .entity_id = pki_jstr(ident, "id")};
+                          .entity_id = pki_jstr(ident, "id"), .fast = use_fast ? &fast : NULL};
     int status;
     bool capped = false;
     rc = issue_common(req->core, req->txn, &in, &data, &status, err, sizeof(err), &capped);
@@ -720,6 +746,7 @@ out:
     json_decref(dns);
     json_decref(ips);
     X509_REQ_free(csr);
+    pki_csr_free(&fast);
     nhid_signer_free(keygen);
     pki_role_clear(&role);
     return rc;
@@ -758,6 +785,7 @@ static int h_renew(struct nhid_request *req, struct nhid_response *resp)
     struct pki_state *st = pki_state(req->core);
     X509 *peer = req->peer_cert;
     X509_REQ *csr = NULL;
+    struct pki_csr fast = {0};
     json_t *rec = NULL, *ident = NULL, *uris = json_array(), *dns = json_array(),
            *ips = json_array(), *data = NULL;
     struct pki_role role = {0};
@@ -810,13 +838,20 @@ static int h_renew(struct nhid_request *req, struct nhid_response *resp)
     NHID_TRY(nhid_body_only(req, resp, fields));
     NHID_TRY(nhid_body_string(req, resp, "csr", "", &csr_pem));
     NHID_TRY(nhid_body_duration(req, resp, "ttl", 0, &ttl));
-    void *v = NULL;
-    rc = nhid_pki_csr_parse((const uint8_t *)csr_pem, strlen(csr_pem), &v, err, sizeof(err));
+    EVP_PKEY *pub = NULL;
+    rc = pki_csr_parse_fast((const uint8_t *)csr_pem, strlen(csr_pem), &fast, err, sizeof(err));
+    if (rc == NHID_OK) {
+        pub = fast.pkey;
+    } else if (rc == NHID_ERR_UNSUPPORTED) {
+        void *v = NULL;
+        rc = nhid_pki_csr_parse((const uint8_t *)csr_pem, strlen(csr_pem), &v, err, sizeof(err));
+        csr = v;
+        pub = csr ? X509_REQ_get0_pubkey(csr) : NULL;
+    }
     if (rc < 0)
         NHID_FAIL(nhid_resp_error(resp, rc == NHID_ERR_TOO_LARGE ? 413 : 400, "field \"csr\": %s",
                                   err));
-    csr = v;
-    if (EVP_PKEY_eq(X509_REQ_get0_pubkey(csr), X509_get0_pubkey(peer)) == 1)
+    if (EVP_PKEY_eq(pub, X509_get0_pubkey(peer)) == 1)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"csr\": renewal needs a new key (the CSR "
                                              "reuses the current certificate's key)"));
     rc = pki_role_load(req->core, req->txn, pki_jstr(rec, "role"), &role);
@@ -848,10 +883,10 @@ static int h_renew(struct nhid_request *req, struct nhid_response *resp)
     GENERAL_NAMES_free(gens);
     char cn[128] = "";
     X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof(cn));
-    struct issue_in in = {.role = &role, .pub = X509_REQ_get0_pubkey(csr),
+    struct issue_in in = {.role = &role, .pub = pub,
                           .spiffe_id = pki_jstr(ident, "spiffe_id"), .dns = dns, .ips = ips,
                           .cn = cn, .ttl = ttl, .identity = pki_jstr(ident, "name"),
-                          .entity_id = pki_jstr(ident, "id")};
+                          .entity_id = pki_jstr(ident, "id"), .fast = csr ? NULL : &fast};
     int status;
     rc = issue_common(req->core, req->txn, &in, &data, &status, err, sizeof(err), NULL);
     if (rc < 0)
@@ -870,6 +905,7 @@ out:
     json_decref(ips);
     pki_role_clear(&role);
     X509_REQ_free(csr);
+    pki_csr_free(&fast);
     return rc;
 }
 
@@ -976,8 +1012,9 @@ static int h_cert_read(struct nhid_request *req, struct nhid_response *resp)
 struct list_ctx {
     json_t *keys;
     size_t prefix_len;
-    bool expiry; /* key tail is "<ts>/<serial>" */
+    bool expiry;       /* key tail is "<ts>/<entity>/<type>/<serial>" */
     int64_t until;
+    const char *entity; /* filter (expiry scan) */
 };
 
 static int list_cb(const char *key, const uint8_t *val, size_t len, void *arg)
@@ -990,10 +1027,16 @@ static int list_cb(const char *key, const uint8_t *val, size_t len, void *arg)
         long long ts = strtoll(tail, NULL, 10);
         if (ts > c->until)
             return 1;
-        const char *slash = strchr(tail, '/');
-        if (slash == NULL)
+        const char *e = strchr(tail, '/');
+        const char *t = e ? strchr(e + 1, '/') : NULL;
+        const char *id = t ? strchr(t + 1, '/') : NULL;
+        if (id == NULL || (size_t)(id - t - 1) != strlen(PKI_CRED_TYPE) ||
+            strncmp(t + 1, PKI_CRED_TYPE, strlen(PKI_CRED_TYPE)) != 0)
             return 0;
-        tail = slash + 1;
+        if (c->entity && ((size_t)(t - e - 1) != strlen(c->entity) ||
+                          strncmp(e + 1, c->entity, strlen(c->entity)) != 0))
+            return 0;
+        tail = id + 1;
     }
     json_array_append_new(c->keys, json_string(tail));
     return json_array_size(c->keys) >= LIST_MAX;
@@ -1006,36 +1049,47 @@ static int h_certs_list(struct nhid_request *req, struct nhid_response *resp)
     char *exp = nhid_req_query(req, "expiring");
     char *ident = nhid_req_query(req, "identity");
     struct list_ctx c = {.keys = json_array()};
-    char prefix[300], start[300], derr[200];
-    json_t *info = json_object();
+    char prefix[300], start[300], derr[200], entity[80] = "";
+    json_t *info = json_object(), *keep = json_array();
     NHID_CHECK_ALLOC(c.keys);
     NHID_CHECK_ALLOC(info);
+    NHID_CHECK_ALLOC(keep);
     int64_t dur = 0, now = nhid_now();
-    if (exp && *exp && nhid_duration_parse(exp, &dur, derr, sizeof(derr)) < 0)
+    bool expiring = exp && *exp;
+    if (expiring && nhid_duration_parse(exp, &dur, derr, sizeof(derr)) < 0)
         NHID_FAIL(nhid_resp_error(resp, 400, "expiring: %s", derr));
     if (ident && *ident) {
         char msg[200];
+        json_t *rec = NULL;
         if (nhid_identity_name_valid("identity", ident, msg, sizeof(msg)) < 0)
             NHID_FAIL(nhid_resp_error(resp, 400, "%s", msg));
-        NHID_TRY(nhid_fmt(prefix, sizeof(prefix), "pki/cert-identity/%s/", ident));
-        c.prefix_len = strlen(prefix);
-        NHID_TRY(nhid_txn_scan_prefix(req->txn, prefix, NULL, LIST_MAX, true, list_cb, &c));
-    } else if (exp && *exp) {
-        snprintf(prefix, sizeof(prefix), "pki/cert-expiry/");
-        snprintf(start, sizeof(start), "pki/cert-expiry/%020" PRId64 "/", now);
+        rc = nhid_identity_get(req->core, req->txn, ident, &rec);
+        if (rc == NHID_ERR_NOT_FOUND)
+            NHID_FAIL(nhid_resp_error(resp, 404, "no identity %s", ident));
+        NHID_TRY(rc);
+        snprintf(entity, sizeof(entity), "%s", pki_jstr(rec, "id"));
+        json_decref(rec);
+    }
+    if (expiring) {
+        snprintf(prefix, sizeof(prefix), "identity/cred-expiry/");
+        snprintf(start, sizeof(start), "identity/cred-expiry/%020" PRId64 "/", now);
         c.prefix_len = strlen(prefix);
         c.expiry = true;
         c.until = now + dur;
-        NHID_TRY(nhid_txn_scan(req->txn, start, "pki/cert-expiry0", LIST_MAX, true, list_cb, &c));
+        c.entity = entity[0] ? entity : NULL;
+        NHID_TRY(nhid_txn_scan(req->txn, start, "identity/cred-expiry0", 0, true, list_cb, &c));
+    } else if (entity[0]) {
+        NHID_TRY(nhid_fmt(prefix, sizeof(prefix), "identity/cred/%s/%s/", entity, PKI_CRED_TYPE));
+        c.prefix_len = strlen(prefix);
+        NHID_TRY(nhid_txn_scan_prefix(req->txn, prefix, NULL, LIST_MAX, true, list_cb, &c));
     } else {
         snprintf(prefix, sizeof(prefix), "pki/cert/");
         c.prefix_len = strlen(prefix);
         NHID_TRY(nhid_txn_scan_prefix(req->txn, prefix, NULL, LIST_MAX, true, list_cb, &c));
     }
-    /* Details for the listed certificates (bounded: at most 1000 are described). */
+    /* Details for the listed certificates (at most 1000 are described). */
     size_t i;
     json_t *v;
-    json_t *keep = json_array();
     json_array_foreach(c.keys, i, v)
     {
         char key[128];
@@ -1044,10 +1098,6 @@ static int h_certs_list(struct nhid_request *req, struct nhid_response *resp)
         if (nhid_core_load_json(req->core, req->txn, key, &rec) < 0)
             continue;
         int64_t na = json_integer_value(json_object_get(rec, "not_after"));
-        if (exp && *exp && (na <= now || na > now + dur)) {
-            json_decref(rec);
-            continue;
-        }
         json_array_append(keep, v);
         if (i < 1000) {
             char t[NHID_RFC3339_LEN];
@@ -1060,13 +1110,14 @@ static int h_certs_list(struct nhid_request *req, struct nhid_response *resp)
         }
         json_decref(rec);
     }
-    resp->data = json_pack("{s:o, s:O}", "keys", keep, "key_info", info);
+    resp->data = json_pack("{s:O, s:O}", "keys", keep, "key_info", info);
     if (json_array_size(c.keys) >= LIST_MAX)
         resp->warnings = json_pack("[s]", "more than 10000 certificates match; the list is cut");
 out:
     free(exp);
     free(ident);
     json_decref(c.keys);
+    json_decref(keep);
     json_decref(info);
     return rc;
 }
