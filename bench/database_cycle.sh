@@ -39,11 +39,15 @@ def worker():
     h = {"X-Vault-Token": tok}
     mine = []
     while time.monotonic() < stop:
+      try:
         t0 = time.monotonic()
         c.request("GET", "/v1/database/creds/ro", headers=h)
         r = c.getresponse(); b = r.read()
         if r.status != 200:
-            errors[0] += 1; continue
+            errors[0] += 1
+            if errors[0] == 1:
+                print("first error:", r.status, b[:300], file=sys.stderr)
+            continue
         lid = json.loads(b)["lease_id"]
         c.request("PUT", "/v1/sys/leases/revoke", body=json.dumps({"lease_id": lid}),
                   headers=dict(h, **{"Content-Type": "application/json"}))
@@ -51,6 +55,12 @@ def worker():
         if r.status != 204:
             errors[0] += 1; continue
         mine.append(time.monotonic() - t0)
+      except Exception as e:  # count, report once, reconnect
+        with lock:
+            errors[0] += 1
+            if errors[0] == 1:
+                print("first error:", repr(e), file=sys.stderr)
+        c = http.client.HTTPSConnection(host, int(port), context=ctx)
     with lock:
         lat.extend(mine)
 
