@@ -178,6 +178,9 @@ static void reply(struct pending *p)
                         nhid_mono_ns() - p->req.start_ns);
     if (status == 204)
         http_conn_respond(c, 204, type, p->extra_headers, "", 0);
+    else if (p->req.method == NHID_M_HEAD)
+        /* RFC 9110 §9.3.2: the same header fields as GET, no content. */
+        http_conn_respond(c, status, type, p->extra_headers, NULL, p->out_len);
     else
         http_conn_respond(c, status, type, p->extra_headers, p->out ? p->out : "",
                           p->out_len);
@@ -328,6 +331,40 @@ static int authorize(struct pending *p)
     return nhid_resp_error(&p->resp, 403, "permission denied");
 }
 
+/*
+ * What is wrong with a JSON body, without quoting it: jansson's own text
+ * cites the offending token, which may be a secret, and error messages
+ * are not HMAC'd in audit records.
+ */
+static const char *json_problem(const json_error_t *e)
+{
+    switch (json_error_code(e)) {
+    case json_error_premature_end_of_input:
+        return "unexpected end of input";
+    case json_error_invalid_syntax:
+        return "invalid syntax";
+    case json_error_invalid_utf8:
+        return "invalid UTF-8";
+    case json_error_invalid_format:
+        return "invalid value";
+    case json_error_end_of_input_expected:
+        return "unexpected data after the JSON value";
+    case json_error_numeric_overflow:
+        return "number out of range";
+    case json_error_duplicate_key:
+        return "duplicate key";
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        return "NUL character";
+    case json_error_item_not_found:
+    case json_error_index_out_of_range:
+    case json_error_wrong_type:
+        return "unexpected value";
+    default:
+        return "invalid JSON";
+    }
+}
+
 static void run(struct pending *p)
 {
     struct nhid_request *q = &p->req;
@@ -348,9 +385,8 @@ static void run(struct pending *p)
             json_error_t jerr;
             q->body = json_loadb((const char *)q->body_raw, q->body_len, 0, &jerr);
             if (q->body == NULL) {
-                nhid_resp_error(&p->resp, 400,
-                                "malformed JSON body: %s (line %d, column %d)", jerr.text,
-                                jerr.line, jerr.column);
+                nhid_resp_error(&p->resp, 400, "malformed JSON body: %s at line %d, column %d",
+                                json_problem(&jerr), jerr.line, jerr.column);
                 finish(p);
                 return;
             }
@@ -465,6 +501,8 @@ void http_pipeline_dispatch(struct conn *c, char *body, size_t body_len)
     char err[256];
     if (m == 0) {
         q->method_name = c->head.method;
+        snprintf(p->extra_headers, sizeof(p->extra_headers),
+                 "Allow: GET, HEAD, PUT, POST, PATCH, DELETE, LIST\r\n");
         nhid_resp_error(&p->resp, 405, "method %.16s is not supported", c->head.method);
         snprintf(p->path, sizeof(p->path), "%.*s", (int)(tlen < 200 ? tlen : 200), target);
         finish(p);

@@ -136,7 +136,7 @@ void http_conn_respond(struct conn *c, int status, const char *content_type,
                         status, status_text(status), content_type, len,
                         c->keep_alive ? "" : "Connection: close\r\n",
                         extra_headers ? extra_headers : "");
-    if (len)
+    if (len && body)
         evbuffer_add(out, body, len);
     conn_reset_request(c);
     if (!c->keep_alive) {

@@ -55,11 +55,7 @@ static int h_health(struct nhid_request *req, struct nhid_response *resp)
         resp->status = query_code(req, "auditfailcode", 503);
     else
         resp->status = query_code(req, "activecode", 200);
-    if (req->method == NHID_M_HEAD) {
-        json_decref(resp->raw);
-        resp->raw = NULL;
-    }
-    return NHID_OK;
+    return NHID_OK; /* for HEAD the pipeline sends the headers only */
 }
 
 static json_t *seal_status_json(struct nhid_core *core)
@@ -110,17 +106,22 @@ int nhid_sys_initialize(struct nhid_core *core, unsigned n, unsigned t, uint8_t 
     uint8_t **shares = NULL;
     uint8_t rootkey[NHID_ROOT_KEY_LEN];
     NHID_TRY(nhid_barrier_init(core->barrier, n, t, &shares, errbuf, errlen));
-    /* Unseal briefly with the combined key to create the root token. */
+    /*
+     * Unseal briefly with the combined key to create the root token. Only
+     * the token engine is started: audit devices and other engines start
+     * at the real unseal, so nothing can withhold the init response (the
+     * only copy of the key shares).
+     */
     NHID_TRY(nhid_shamir_combine((const uint8_t *const *)shares, t, NHID_ROOT_KEY_LEN, rootkey));
     NHID_TRY(nhid_barrier_unseal_with_root_key(core->barrier, rootkey));
-    if (core->after_unseal)
-        rc = core->after_unseal(core);
+    if (nhid_token_engine.on_unseal)
+        rc = nhid_token_engine.on_unseal(core);
     if (rc == NHID_OK) {
         struct root_ctx c = {root_token};
         rc = nhid_core_write(core, create_root_txn, &c);
     }
-    if (core->before_seal)
-        core->before_seal(core);
+    if (nhid_token_engine.on_seal)
+        nhid_token_engine.on_seal(core);
     nhid_barrier_seal(core->barrier);
     NHID_TRY(rc);
     *shares_out = shares;
@@ -372,6 +373,32 @@ static int h_audit_put(struct nhid_request *req, struct nhid_response *resp)
     if (rc < 0)
         NHID_FAIL(nhid_resp_error(resp, 400, "cannot enable audit device \"%s\": %s", name,
                                   err[0] ? err : nhid_strerror(rc)));
+    /* Prove the device can write before trusting it: its first record. */
+    char ts[NHID_RFC3339_LEN];
+    nhid_time_format_ns(nhid_now_ns(), ts);
+    char probe_id[37];
+    if (nhid_uuid(probe_id) < 0)
+        NHID_FAIL(nhid_resp_error(resp, 500, "cannot generate a request id"));
+    /* A test record, as Vault writes one when a device is enabled. */
+    json_t *first = json_pack(
+        "{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:i, s:b}, s:{s:b, s:s}, s:{s:b, s:s}, s:{s:i}}",
+        "time", ts, "type", "audit-test", "request_id", probe_id, "request", "method",
+        req->method_name, "path", req->path, "remote_address", req->remote_addr, "remote_port",
+        (int)req->remote_port, "mtls", req->mtls, "auth", "authenticated",
+        req->auth.authenticated, "method", req->auth.method ? req->auth.method : "",
+        "decision", "allowed", true, "reason", "audit device test record", "response", "status",
+        200);
+    if (first && req->auth.authenticated)
+        json_object_set_new(json_object_get(first, "auth"), "accessor",
+                            json_string(req->auth.accessor));
+    if (first == NULL || nhid_audit_submit_wait(req->core->audit, first) < 0) {
+        if (nhid_audit_disable(req->core->audit, name) < 0)
+            nhid_warn(MOD, "audit device %s: could not disable after a failed write", name);
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "audit device \"%s\" cannot write to %s: check the path, its "
+                                  "permissions and free space",
+                                  name, path));
+    }
     cfg = json_pack("{s:s, s:s, s:s, s:s}", "type", "file", "path", path, "description", desc,
                     "hmac_key", hex);
     struct audit_put_ctx c = {name, cfg, false};

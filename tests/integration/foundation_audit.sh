@@ -58,11 +58,12 @@ expect_match "sys/audit-hash returns hmac-sha256:<64 hex>" "$ROOT_HASH" '^hmac-s
 api POST sys/audit-hash/nope '{"input": "x"}'
 expect_eq "sys/audit-hash of an unknown device: 400" "$STATUS" 400
 api POST sys/audit-hash/file '{"input": "x"}'   # the last audited request
-# Audited since the device exists: the enable itself (recorded by the device it
-# enables), the duplicate enable (400), sys/audit, create, lookup-self, lookup x2,
-# lookup-self x2 (bad, none), 404, 400, unseal, audit-hash x5 = 17. sys/health and
+# Audited since the device exists: its test record (written when it is enabled,
+# as Vault does), the enable itself (recorded by the device it enables), the
+# duplicate enable (400), sys/audit, create, lookup-self, lookup x2, lookup-self x2
+# (bad, none), 404, 400, unseal, audit-hash x5 = 18. sys/health and
 # sys/seal-status are liveness probes and are not audited.
-EXPECTED=17
+EXPECTED=18
 sleep 0.2
 jq -r '[.request.method, .request.path, .response.status]|@tsv' "$LOG" > "$T/paths.txt"
 lines=$(wc -l <"$LOG")
@@ -79,7 +80,8 @@ expect_eq "every line has time, request_id, method, path, remote_address, decisi
 bad_auth=$(jq -c 'select(.auth.authenticated == true and (.auth.method != "token" or (.auth.accessor|length) == 0)) | .request_id' "$LOG")
 expect_eq "authenticated lines carry auth.method=token and the accessor" "$bad_auth" ""
 expect_match "time is RFC 3339 UTC" "$(head -n1 "$LOG" | jq -r .time)" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$'
-expect_eq "remote address is the loopback client" "$(head -n1 "$LOG" | jq -r .request.remote_address)" "127.0.0.1"
+expect_eq "the first record is the device's test record" "$(head -n1 "$LOG" | jq -r .type)" "audit-test"
+expect_eq "remote address is the loopback client" "$(sed -n 2p "$LOG" | jq -r .request.remote_address)" "127.0.0.1"
 ids=$(jq -r .request_id "$LOG" | sort -u | wc -l)
 expect_eq "request_ids are unique" "$ids" "$EXPECTED"
 
@@ -170,45 +172,15 @@ out=$("$NHID_BIN" audit verify "$T/no-such-file.log" 2>&1)
 rc=$?
 expect_eq "verify of a missing file: exit 2" "$rc" 2
 
-# ---- fail closed: a device that cannot write -------------------------------------------
-# The enable request itself is the first record the new device fails to write, so it
-# may come back 500 (fail closed) with the device enabled; sys/audit must list it.
+# ---- a device that cannot write is refused when enabled --------------------------------
 api PUT sys/audit/full '{"type": "file", "options": {"file_path": "/dev/full"}}'
-expect_match "enable a device on /dev/full: 204, or 500 as its own record fails" "$STATUS" '^(204|500)$'
+expect_eq "enabling a device that cannot write is refused: 400" "$STATUS" 400
+expect_contains "the refusal names the path" "$BODY" "/dev/full"
 NHID_TOKEN='' api GET sys/health
-if ! jq -e '.audit.devices == 2' >/dev/null <<<"$BODY"; then
-    not_ok "the /dev/full device is enabled (sys/health audit.devices == 2)" "${BODY:0:300}"
-else
-    ok "the /dev/full device is enabled (sys/health audit.devices == 2)"
-    api GET auth/token/lookup-self
-    expect_match "read request while a device fails: 500/503 (fail closed)" "$STATUS" '^(500|503)$'
-    expect_not_contains "the withheld response does not leak the data" "$BODY" '"policies"'
-    token_create none '{"ttl": "1h"}'
-    expect_match "write request while a device fails: 500/503" "$STATUS" '^(500|503)$'
-    expect_eq "no token is handed out while the audit log fails" "$none" ""
-    NHID_TOKEN='' api GET sys/health
-    expect_jq "sys/health: audit.healthy=false, failures > 0" "$BODY" '.audit.healthy == false and .audit.failures > 0'
-    expect_eq "sys/health: 503 while audit fails" "$STATUS" 503
-    # metrics itself is audited (and so refused): read the counter from the JSON health
-    # above, and try the Prometheus endpoint for the record.
-    api GET "sys/metrics?format=prometheus"
-    if [[ $STATUS == 200 ]]; then
-        f=$(sed -n 's/^nhid_audit_failures_total \([0-9]*\)$/\1/p' <<<"$BODY")
-        expect_cmd "nhid_audit_failures_total > 0 ($f)" test "${f:-0}" -gt 0
-    else
-        ok "sys/metrics is itself refused while the audit log fails ($STATUS)"
-    fi
-    api DELETE sys/audit/full
-    expect_eq "disable the failing device: 204" "$STATUS" 204
-    api GET auth/token/lookup-self
-    expect_eq "after disabling it, requests succeed again" "$STATUS" 200
-    NHID_TOKEN='' api GET sys/health
-    expect_jq "sys/health: audit healthy again" "$BODY" '.audit.healthy == true'
-    api GET "sys/metrics?format=prometheus"
-    f=$(sed -n 's/^nhid_audit_failures_total \([0-9]*\)$/\1/p' <<<"$BODY")
-    expect_cmd "metrics: nhid_audit_failures_total > 0 ($f)" test "${f:-0}" -gt 0
-    expect_match "metrics: nhid_audit_healthy 1" "$BODY" $'nhid_audit_healthy 1'
-fi
+expect_jq "the refused device is not enabled (audit.devices == 1)" "$BODY" '.audit.devices == 1'
+api GET auth/token/lookup-self
+expect_eq "requests still succeed after the refused enable" "$STATUS" 200
+
 out=$("$NHID_BIN" audit verify "$LOG" 2>&1)
 expect_eq "the healthy device's chain is intact after the failures" "$?" 0
 
@@ -284,5 +256,42 @@ sleep 0.2
 leak=$(grep -o ".\{70\}$PLANTED-meta" "$CLOG" | head -3)
 expect_eq "planted secret in token meta is absent in clear (request.data and response.auth.metadata)" \
     "$leak" ""
+
+# ================== 3. fail closed: a configured device that cannot write ==================
+FLOG=$T/audit-ok.log
+nhid_prod_config failsrv "audit \"file\" \"ok\" {
+  path = \"$FLOG\"
+}
+audit \"file\" \"full\" {
+  path = \"/dev/full\"
+}"
+nhid_start_config failsrv "$failsrv_CONFIG" "$failsrv_CACERT" || { echo "FATAL: failsrv did not start"; finish; }
+NHID_TOKEN='' api PUT sys/init '{"secret_shares": 1, "secret_threshold": 1}'
+FK=$(jq -r '.keys[0]' <<<"$BODY"); FROOT=$(jq -r .root_token <<<"$BODY")
+NHID_TOKEN='' api PUT sys/unseal "{\"key\": \"$FK\"}"
+NHID_TOKEN='' api GET sys/seal-status
+expect_jq "failsrv: unsealed (the unseal reply itself may be refused)" "$BODY" '.sealed == false'
+export NHID_TOKEN=$FROOT
+api GET auth/token/lookup-self
+expect_match "read request while a device fails: 500/503 (fail closed)" "$STATUS" '^(500|503)$'
+expect_not_contains "the withheld response does not leak the data" "$BODY" '"policies"'
+token_create none '{"ttl": "1h"}'
+expect_match "write request while a device fails: 500/503" "$STATUS" '^(500|503)$'
+expect_eq "no token is handed out while the audit log fails" "$none" ""
+NHID_TOKEN='' api GET sys/health
+expect_jq "sys/health: audit.healthy=false, failures > 0" "$BODY" '.audit.healthy == false and .audit.failures > 0'
+expect_eq "sys/health: 503 while audit fails" "$STATUS" 503
+api DELETE sys/audit/full
+expect_eq "disable the failing device: 204" "$STATUS" 204
+api GET auth/token/lookup-self
+expect_eq "after disabling it, requests succeed again" "$STATUS" 200
+NHID_TOKEN='' api GET sys/health
+expect_jq "sys/health: audit healthy again" "$BODY" '.audit.healthy == true'
+api GET "sys/metrics?format=prometheus"
+f=$(sed -n 's/^nhid_audit_failures_total \([0-9]*\)$/\1/p' <<<"$BODY")
+expect_cmd "metrics: nhid_audit_failures_total > 0 ($f)" test "${f:-0}" -gt 0
+expect_match "metrics: nhid_audit_healthy 1" "$BODY" $'nhid_audit_healthy 1'
+out=$("$NHID_BIN" audit verify "$FLOG" 2>&1)
+expect_eq "the healthy device's chain is intact after the failures" "$?" 0
 
 finish

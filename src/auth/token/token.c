@@ -107,7 +107,8 @@ int nhid_token_create(struct nhid_core *core, struct nhid_txn *txn,
     NHID_TRY(nhid_random_bytes(acc_raw, sizeof(acc_raw)));
     nhid_hex_encode(acc_raw, sizeof(acc_raw), accessor);
 
-    int64_t now = nhid_now();
+    int64_t now_ms = nhid_now_ns() / 1000000;
+    int64_t now = now_ms / 1000;
     int64_t ttl = p->ttl > 0 ? p->ttl : TOKEN_DEFAULT_TTL;
     if (p->period > 0)
         ttl = p->period;
@@ -131,6 +132,8 @@ int nhid_token_create(struct nhid_core *core, struct nhid_txn *txn,
                   p->entity_id ? p->entity_id : "", "identity", p->identity ? p->identity : "",
                   "auth_method", p->auth_method ? p->auth_method : "token");
     NHID_CHECK_ALLOC(e);
+    if (expire)
+        json_object_set_new(e, "expire_ms", json_integer(now_ms + ttl * 1000));
     key_id(key, sizeof(key), hash);
     NHID_TRY(nhid_core_save_json(core, txn, key, e));
     snprintf(key, sizeof(key), "token/accessor/%s", accessor);
@@ -321,6 +324,9 @@ static int consume_use(struct nhid_request *req, struct nhid_response *resp)
     if (rc < 0)
         return nhid_resp_error(resp, 403, "permission denied: token has no uses left");
     int64_t uses = jint(e, "num_uses");
+    /* The handler sees the token with this use already counted (as Vault). */
+    if (req->auth.token && uses > 0)
+        json_object_set_new(req->auth.token, "num_uses", json_integer(uses - 1));
     if (uses == 1) {
         /* Last use: the token is revoked as this request is served (Vault semantics). */
         rc = nhid_token_revoke_hash(req->core, req->txn, req->auth.token_hash, NULL);
@@ -349,7 +355,9 @@ static int token_authenticate(struct nhid_request *req, struct nhid_response *re
     if (rc < 0)
         return nhid_resp_fail(resp, rc, NULL);
     int64_t exp = jint(e, "expire_time");
-    if (exp && exp <= nhid_now()) {
+    /* expire_ms gives the exact instant; expire_time (seconds) is Vault's field. */
+    int64_t exp_ms = jint(e, "expire_ms");
+    if (exp_ms ? exp_ms <= nhid_now_ns() / 1000000 : (exp && exp <= nhid_now())) {
         json_decref(e);
         return nhid_resp_error(resp, 403, "permission denied: token expired");
     }
@@ -586,6 +594,7 @@ static int renew_entry(struct nhid_request *req, struct nhid_response *resp, con
         NHID_TRY(nhid_txn_delete(req->txn, key));
     }
     json_object_set_new(e, "expire_time", json_integer(new_exp));
+    json_object_set_new(e, "expire_ms", json_integer(nhid_now_ns() / 1000000 + (new_exp - now) * 1000));
     key_expiry(key, sizeof(key), new_exp, hash);
     NHID_TRY(nhid_txn_put(req->txn, key, (const uint8_t *)"", 0));
     key_id(key, sizeof(key), hash);
