@@ -16,7 +16,7 @@
 #define MOD IDM_MOD
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_LIMIT_MAX 1000
-#define LIST_SCAN_MAX 200000  /* index entries one list request may examine */
+#define LIST_SCAN_MAX 20000   /* index entries one list request may examine (then next_after) */
 #define LIST_SET_MAX 10000    /* candidates collected from a time index */
 #define PROBE_MAX 1024        /* selectivity probe per index */
 #define REPORT_MAX 1000       /* entries per report section */
@@ -537,6 +537,54 @@ static int h_create(struct nhid_request *req, struct nhid_response *resp)
 out:
     json_decref(labels);
     json_decref(rec);
+    return rc;
+}
+
+int nhid_identity_import(struct nhid_core *core, struct nhid_txn *txn, const char *name,
+                         const char *kind, const char *owner, const json_t *labels,
+                         const char *state)
+{
+    int rc = NHID_OK;
+    char msg[256], key[256], spiffe[NHID_IDENTITY_SPIFFE_MAX + 1], id[37];
+    json_t *rec = NULL, *seen = NULL;
+    bool kind_ok = false;
+    for (size_t i = 0; i < NHID_ARRAY_LEN(kinds); i++)
+        kind_ok |= kind && strcmp(kind, kinds[i]) == 0;
+    if (!kind_ok || nhid_identity_name_valid("name", name, msg, sizeof(msg)) < 0 ||
+        (owner && *owner && nhid_identity_name_valid("owner", owner, msg, sizeof(msg)) < 0) ||
+        (strcmp(state, NHID_STATE_PENDING) && strcmp(state, NHID_STATE_ACTIVE)))
+        return NHID_ERR_INVALID;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)labels, k, v) if (!label_part_ok(k, 63) ||
+                                                    !json_is_string(v) ||
+                                                    !label_part_ok(json_string_value(v), 127))
+        return NHID_ERR_INVALID;
+    NHID_TRY(key_machine(key, sizeof(key), name));
+    if (idm_exists(txn, key))
+        return NHID_ERR_EXISTS;
+    NHID_TRY(idm_key(spiffe, sizeof(spiffe), "spiffe://%s/%s/%s", core->trust_domain, kind, name));
+    NHID_TRY(nhid_uuid(id));
+    int64_t now = nhid_now();
+    rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:I, s:[{s:s, s:s, s:s, "
+                    "s:s, s:s}]}",
+                    "name", name, "id", id, "kind", kind, "owner", owner ? owner : "",
+                    "description", "", "labels", labels ? json_deep_copy(labels) : json_object(),
+                    "spiffe_id", spiffe, "state", state, "state_reason", "", "created_at",
+                    (json_int_t)now, "updated_at", (json_int_t)now, "history", "from", "", "to",
+                    state, "who", "import", "when", "", "why", "imported");
+    NHID_CHECK_ALLOC(rec);
+    NHID_TRY(save_record(core, txn, rec));
+    NHID_TRY(index_apply(core, txn, rec, true));
+    NHID_TRY(idm_key(key, sizeof(key), "identity/idx/seen/%020" PRId64 "/%s", now, name));
+    NHID_TRY(idm_put_empty(txn, key));
+    seen = json_pack("{s:I, s:I}", "indexed_at", (json_int_t)now, "last_seen", 0);
+    NHID_CHECK_ALLOC(seen);
+    NHID_TRY(idm_key(key, sizeof(key), "identity/seen/%s", name));
+    NHID_TRY(nhid_core_save_json(core, txn, key, seen));
+out:
+    json_decref(rec);
+    json_decref(seen);
     return rc;
 }
 

@@ -167,6 +167,17 @@ NHID_MUST_CHECK int nhid_identity_cred_revoke_all(struct nhid_core *core, struct
 /* The network of an address for the "used from several networks" check: IPv4 /24, IPv6 /64. */
 void nhid_identity_source_network(const char *addr, char *out, size_t outlen);
 
+/*
+ * Register an identity directly in txn (writable), as POST
+ * identity/machine/:name does but without the HTTP layer: for bulk
+ * imports and benchmarks. kind must be valid; labels (borrowed) may be
+ * NULL; state is NHID_STATE_PENDING or NHID_STATE_ACTIVE. Names and
+ * values are validated; NHID_ERR_EXISTS if the name is taken.
+ */
+NHID_MUST_CHECK int nhid_identity_import(struct nhid_core *core, struct nhid_txn *txn,
+                                         const char *name, const char *kind, const char *owner,
+                                         const json_t *labels, const char *state);
+
 /* ---- helpers for machine-authentication engines -------------------------- */
 
 /* What a login issues (token parameters from the auth method's role). */
