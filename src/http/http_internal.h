@@ -54,6 +54,10 @@ struct http_loop {
     pthread_mutex_t qlock;
     struct pending *q_head, *q_tail;
     struct route_metrics *metrics; /* [n_routes + 1]; last = unrouted */
+    /* request ids: random prefix + counter (loop thread only) */
+    bool id_ready;
+    uint8_t id_prefix[16];
+    uint64_t id_counter;
 };
 
 struct nhid_http {

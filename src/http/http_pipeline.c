@@ -397,6 +397,16 @@ static void run(struct pending *p)
             }
         }
     }
+    /* Liveness probes answer from memory: no snapshot, no credential. */
+    if (rt->flags & NHID_ROUTE_NOT_AUDITED) {
+        q->decision.allowed = true;
+        snprintf(q->decision.reason, sizeof(q->decision.reason), "liveness probe");
+        int prc = rt->handler(q, &p->resp);
+        if (prc < 0 && p->resp.status < 400)
+            nhid_resp_fail(&p->resp, prc, NULL);
+        finish(p);
+        return;
+    }
     struct nhid_txn *txn = NULL;
     if (nhid_store_read_begin(core->store, &txn) < 0) {
         nhid_resp_error(&p->resp, 500, "storage unavailable");
@@ -451,6 +461,36 @@ static void run(struct pending *p)
     finish(p);
 }
 
+/*
+ * Request ids need to be unique, not secret: a random per-loop prefix
+ * drawn once plus a counter, in UUID form (version 4 bits set), costs no
+ * call into the random generator per request.
+ */
+static void request_id(struct http_loop *l, char out[37])
+{
+    if (!l->id_ready) {
+        if (nhid_random_bytes(l->id_prefix, sizeof(l->id_prefix)) < 0)
+            memset(l->id_prefix, 0x5a, sizeof(l->id_prefix));
+        l->id_ready = true;
+    }
+    uint8_t b[16];
+    memcpy(b, l->id_prefix, 8);
+    uint64_t n = ++l->id_counter;
+    for (int i = 0; i < 8; i++)
+        b[8 + i] = l->id_prefix[8 + i] ^ (uint8_t)(n >> (56 - 8 * i));
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
 void http_pipeline_dispatch(struct conn *c, char *body, size_t body_len)
 {
     struct nhid_http *srv = c->loop->srv;
@@ -478,8 +518,7 @@ void http_pipeline_dispatch(struct conn *c, char *body, size_t body_len)
     q->body_len = body_len;
     q->method_name = c->head.method;
     q->path = p->path;
-    if (nhid_uuid(q->request_id) < 0)
-        snprintf(q->request_id, sizeof(q->request_id), "00000000-0000-4000-8000-000000000000");
+    request_id(c->loop, q->request_id);
 
     /* Credential: X-Vault-Token, or Authorization: Bearer (RFC 6750 §2.1). */
     const char *tok = nhid_http_header(&c->head, "X-Vault-Token");
