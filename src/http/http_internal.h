@@ -60,7 +60,20 @@ struct http_loop {
     uint64_t id_counter;
 };
 
+#define HTTP_POOL_THREADS 8
+
+/* Worker threads for blocking (NHID_ROUTE_ADMIN) handlers. */
+struct http_pool {
+    pthread_t threads[HTTP_POOL_THREADS];
+    unsigned n;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct pending *head, *tail;
+    bool stop;
+};
+
 struct nhid_http {
+    struct http_pool pool;
     struct nhid_http_config cfg;
     struct nhid_core *core;
     const struct nhid_router *router;
@@ -112,6 +125,10 @@ void http_conn_respond(struct conn *c, int status, const char *content_type,
 void http_conn_free(struct conn *c);
 /* record per-route metrics for one finished request (loop thread). */
 void http_metrics_record(struct http_loop *l, int route_index, int status, int64_t dur_ns);
+/* Queue a request for a pool worker (any thread). */
+void http_pool_submit(struct nhid_http *srv, struct pending *p);
+/* Worker: run the handler of a queued request and post its completion. */
+void http_pool_run(struct pending *p);
 /* Prometheus text of the HTTP metrics; malloc'd. */
 char *http_metrics_render(struct nhid_core *core);
 

@@ -449,9 +449,11 @@ static void run(struct pending *p)
         return;
     }
     if (rt->flags & NHID_ROUTE_ADMIN) {
+        /* May block (fsync, external systems): run it on the worker pool. */
         q->txn = NULL;
         nhid_store_read_end(txn);
-        txn = NULL;
+        http_pool_submit(p->loop->srv, p);
+        return;
     }
     int rc = rt->handler(q, &p->resp);
     if (rc < 0 && p->resp.status < 400)
@@ -459,6 +461,17 @@ static void run(struct pending *p)
     q->txn = NULL;
     nhid_store_read_end(txn);
     finish(p);
+}
+
+/* Worker thread: run a blocking handler outside any snapshot, then complete on the loop. */
+void http_pool_run(struct pending *p)
+{
+    int rc = p->route->handler(&p->req, &p->resp);
+    if (rc < 0 && p->resp.status < 400)
+        nhid_resp_fail(&p->resp, rc, NULL);
+    p->store_rc = NHID_OK;
+    p->stage = 1;
+    http_loop_post(p->loop, p);
 }
 
 /*

@@ -469,6 +469,44 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* ---- worker pool for blocking handlers ----------------------------------- */
+
+void http_pool_submit(struct nhid_http *srv, struct pending *p)
+{
+    struct http_pool *pool = &srv->pool;
+    pthread_mutex_lock(&pool->lock);
+    p->next = NULL;
+    if (pool->tail)
+        pool->tail->next = p;
+    else
+        pool->head = p;
+    pool->tail = p;
+    pthread_cond_signal(&pool->cond);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+static void *pool_main(void *arg)
+{
+    struct http_pool *pool = arg;
+    pthread_setname_np(pthread_self(), "nhid-worker");
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        while (pool->head == NULL && !pool->stop)
+            pthread_cond_wait(&pool->cond, &pool->lock);
+        if (pool->head == NULL && pool->stop)
+            break;
+        struct pending *p = pool->head;
+        pool->head = p->next;
+        if (pool->head == NULL)
+            pool->tail = NULL;
+        pthread_mutex_unlock(&pool->lock);
+        http_pool_run(p);
+        pthread_mutex_lock(&pool->lock);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
 static void *loop_main(void *arg)
 {
     struct http_loop *l = arg;
@@ -651,6 +689,17 @@ int nhid_http_start(const struct nhid_http_config *cfg, struct nhid_core *core,
             NHID_FAIL(NHID_ERR_IO);
         }
     }
+    pthread_mutex_init(&h->pool.lock, NULL);
+    pthread_cond_init(&h->pool.cond, NULL);
+    for (unsigned i = 0; i < HTTP_POOL_THREADS; i++) {
+        if (pthread_create(&h->pool.threads[i], NULL, pool_main, &h->pool) != 0)
+            break;
+        h->pool.n++;
+    }
+    if (h->pool.n == 0) {
+        snprintf(errbuf, errlen, "cannot start worker threads");
+        NHID_FAIL(NHID_ERR_INTERNAL);
+    }
     core->http = h;
     core->http_metrics = http_metrics_render;
     for (unsigned i = 0; i < h->n_loops; i++) {
@@ -681,6 +730,15 @@ void nhid_http_stop(struct nhid_http *h)
     if (h == NULL)
         return;
     atomic_store(&h->stopping, true);
+    /* Workers finish what they hold (posting to loops still running), then stop. */
+    if (h->pool.n) {
+        pthread_mutex_lock(&h->pool.lock);
+        h->pool.stop = true;
+        pthread_cond_broadcast(&h->pool.cond);
+        pthread_mutex_unlock(&h->pool.lock);
+        for (unsigned i = 0; i < h->pool.n; i++)
+            pthread_join(h->pool.threads[i], NULL);
+    }
     for (unsigned i = 0; i < h->n_loops; i++)
         if (h->loops[i].base)
             event_base_loopexit(h->loops[i].base, NULL);
