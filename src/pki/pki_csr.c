@@ -83,26 +83,33 @@ void pki_csr_free(struct pki_csr *c)
 /* PEM "CERTIFICATE REQUEST" (or "NEW CERTIFICATE REQUEST") to DER. */
 static int pem_to_der(const uint8_t *in, size_t len, uint8_t **der, size_t *derlen)
 {
-    static const char *const heads[] = {"-----BEGIN CERTIFICATE REQUEST-----",
-                                        "-----BEGIN NEW CERTIFICATE REQUEST-----"};
+    static const char *const heads[] = {"-----BEGIN CERTIFICATE REQUEST-----\n",
+                                        "-----BEGIN NEW CERTIFICATE REQUEST-----\n"};
+    static const char *const tails[] = {"\n-----END CERTIFICATE REQUEST-----",
+                                        "\n-----END NEW CERTIFICATE REQUEST-----"};
     const char *s = (const char *)in;
     const char *body = NULL, *end;
+    size_t which = 0;
     for (size_t i = 0; i < NHID_ARRAY_LEN(heads); i++) {
         size_t hl = strlen(heads[i]);
         if (len > hl && memcmp(s, heads[i], hl) == 0) {
             body = s + hl;
+            which = i;
             break;
         }
     }
     if (body == NULL)
         return NHID_ERR_UNSUPPORTED;
+    /* Only the plain shape: base64 lines, then the matching END line (else OpenSSL's reader). */
     end = memchr(body, '-', len - (size_t)(body - s));
-    if (end == NULL)
+    size_t tl = strlen(tails[which]);
+    if (end == NULL || end == body || (size_t)(s + len - (end - 1)) < tl ||
+        memcmp(end - 1, tails[which], tl) != 0)
         return NHID_ERR_UNSUPPORTED;
     char buf[PKI_CSR_MAX];
     size_t n = 0;
     for (const char *p = body; p < end; p++) {
-        if (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
+        if (*p == '\n' || *p == '\r')
             continue;
         if (n >= sizeof(buf))
             return NHID_ERR_UNSUPPORTED;
