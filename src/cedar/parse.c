@@ -72,11 +72,21 @@ struct parser {
     const char *filename;
     struct cedar_arena *arena;
     int depth;
+    uintptr_t stack_base; /* address of a frame at parser entry */
     char *err;
     size_t errlen;
     bool failed;
     size_t policy_no; /* policyN counter */
 };
+
+/*
+ * Stack the recursive-descent parser may use. The depth limit alone does
+ * not bound it: one nesting level costs about ten frames, whose size
+ * depends on the compiler and on sanitizers (ASan frames are several
+ * times larger). 1 MiB leaves room inside an 8 MiB thread stack for the
+ * callers and for the evaluator.
+ */
+#define CEDAR_PARSE_STACK_BUDGET (1u << 20)
 
 static void perr(struct parser *ps, struct cedar_loc loc, const char *fmt, ...) NHID_PRINTF(3, 4);
 static void perr(struct parser *ps, struct cedar_loc loc, const char *fmt, ...)
@@ -474,6 +484,13 @@ static struct cedar_expr *parse_expr(struct parser *ps);
 
 static bool enter(struct parser *ps)
 {
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (ps->stack_base && ps->stack_base > here &&
+        ps->stack_base - here > CEDAR_PARSE_STACK_BUDGET) {
+        ps->depth++;
+        perr(ps, ps->tok.loc, "expression nested too deeply");
+        return false;
+    }
     if (++ps->depth > CEDAR_MAX_DEPTH) {
         perr(ps, ps->tok.loc, "expression nested more than %d levels deep", CEDAR_MAX_DEPTH);
         return false;
@@ -1610,6 +1627,7 @@ static void init_parser(struct parser *ps, struct cedar_arena *arena, const char
     ps->arena = arena;
     ps->err = err;
     ps->errlen = errlen;
+    ps->stack_base = (uintptr_t)__builtin_frame_address(0);
 }
 
 /* Validate the text as UTF-8 and compute the position of a bad byte. */
