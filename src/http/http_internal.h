@@ -35,7 +35,11 @@ struct pending {
     char path[NHID_PATH_MAX];
     char *query;
     char *body;
-    int stage;        /* 1 = handler done (store commit reported), 2 = audit done */
+    int stage;        /* 1 = handler done (store commit reported), 2 = audit done,
+                         3 = commit and early audit both done */
+    atomic_int parts; /* outstanding of {commit, early audit} */
+    bool early_audit; /* the audit record was submitted before the commit finished */
+    bool serialised;
     int store_rc;
     int audit_rc;
     char *out;        /* serialised response body */

@@ -72,6 +72,11 @@ static void serialise(struct pending *p)
 {
     struct nhid_response *r = &p->resp;
     json_t *j = NULL;
+    if (p->serialised)
+        return;
+    p->serialised = true;
+    if (r->location[0])
+        snprintf(p->extra_headers, sizeof(p->extra_headers), "Location: %s\r\n", r->location);
     p->out_type = "application/json";
     if (r->errors && r->status < 400)
         r->status = 500;
@@ -187,16 +192,19 @@ static void reply(struct pending *p)
     pending_free(p);
 }
 
+static bool audit_wanted(const struct pending *p)
+{
+    struct nhid_audit *audit = p->req.core->audit;
+    bool audited = !(p->route && (p->route->flags & NHID_ROUTE_NOT_AUDITED));
+    return audited && audit && nhid_audit_device_count(audit) > 0;
+}
+
 /* The handler has run: serialise, audit (durably), then reply. */
 static void finish(struct pending *p)
 {
-    if (p->resp.location[0])
-        snprintf(p->extra_headers, sizeof(p->extra_headers), "Location: %s\r\n",
-                 p->resp.location);
     serialise(p);
-    struct nhid_audit *audit = p->req.core->audit;
-    bool audited = !(p->route && (p->route->flags & NHID_ROUTE_NOT_AUDITED));
-    if (audited && audit && nhid_audit_device_count(audit) > 0) {
+    if (audit_wanted(p)) {
+        struct nhid_audit *audit = p->req.core->audit;
         json_t *rec = audit_record(p);
         if (rec == NULL || nhid_audit_submit(audit, rec, audit_done, p) < 0) {
             p->audit_rc = NHID_ERR_IO;
@@ -241,7 +249,47 @@ void http_pipeline_complete(struct pending *p)
             return;
         }
         reply(p);
+        return;
     }
+    if (p->stage == 3) {
+        if (p->store_rc < 0 && p->resp.status < 400) {
+            /*
+             * The audit log already holds the handler's answer, but the
+             * commit failed: record what the client really gets, then send it.
+             */
+            nhid_response_clear(&p->resp);
+            nhid_resp_error(&p->resp, 500, "storage error: the change was not saved (%s)",
+                            nhid_strerror(p->store_rc));
+            p->resp.audit_extra = json_pack("{s:s}", "correction", "commit failed");
+            free(p->out);
+            p->out = NULL;
+            p->extra_headers[0] = '\0';
+            p->serialised = false;
+            finish(p);
+            return;
+        }
+        if (p->audit_rc < 0) {
+            fail_closed(p);
+            return;
+        }
+        reply(p);
+    }
+}
+
+/* One of {commit, early audit} finished; the second one hands the request back. */
+static void part_done(struct pending *p)
+{
+    if (atomic_fetch_sub(&p->parts, 1) == 1) {
+        p->stage = 3;
+        http_loop_post(p->loop, p);
+    }
+}
+
+static void early_audit_done(int rc, void *arg)
+{
+    struct pending *p = arg;
+    p->audit_rc = rc;
+    part_done(p);
 }
 
 /* ---- handler execution -------------------------------------------------- */
@@ -264,6 +312,18 @@ static int write_job(struct nhid_txn *txn, void *arg)
     p->req.txn = NULL;
     if (rc < 0 && p->resp.status < 400)
         nhid_resp_fail(&p->resp, rc, NULL);
+    /*
+     * The answer is known now: start its audit record while the batch
+     * commits, so the two fsyncs overlap. The reply still waits for both;
+     * a failed commit is corrected in the log before the client hears.
+     */
+    if (rc >= 0 && audit_wanted(p)) {
+        serialise(p);
+        json_t *rec = audit_record(p);
+        atomic_store(&p->parts, 2);
+        p->early_audit = rec != NULL &&
+                         nhid_audit_submit(p->req.core->audit, rec, early_audit_done, p) == NHID_OK;
+    }
     return rc < 0 ? rc : NHID_OK;
 }
 
@@ -272,6 +332,10 @@ static void write_done(int rc, void *arg)
     struct pending *p = arg;
     /* A job that rolled itself back carries its own error response. */
     p->store_rc = (rc < 0 && p->resp.status >= 400) ? NHID_OK : rc;
+    if (p->early_audit) {
+        part_done(p);
+        return;
+    }
     p->stage = 1;
     http_loop_post(p->loop, p);
 }
