@@ -16,7 +16,7 @@
 #define MOD IDM_MOD
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_LIMIT_MAX 1000
-#define LIST_SCAN_MAX 20000   /* index entries one list request may examine (then next_after) */
+#define LIST_SCAN_MAX 5000    /* index entries one list request may examine (then next_after) */
 #define LIST_SET_MAX 10000    /* candidates collected from a time index */
 #define PROBE_MAX 1024        /* selectivity probe per index */
 #define REPORT_MAX 1000       /* entries per report section */

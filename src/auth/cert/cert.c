@@ -261,6 +261,25 @@ static int match_role(struct nhid_request *req, const char *want, struct peer_fa
         break;
     }
     pthread_mutex_unlock(&cache_lock);
+    /*
+     * nhid's own CA (the PKI engine's X509-SVIDs): trusted without a
+     * configured role for SPIFFE IDs of this trust domain, as an implicit
+     * role "nhid-pki" with the "default" policy.
+     */
+    if (rc < 0 && (want == NULL || *want == '\0' || strcmp(want, "nhid-pki") == 0) &&
+        req->core->pki_trusted_cas && f->spiffe[0]) {
+        char prefix[300];
+        snprintf(prefix, sizeof(prefix), "spiffe://%s/", req->core->trust_domain);
+        X509_STORE *st = X509_STORE_new();
+        if (st && nhid_has_prefix(f->spiffe, prefix) &&
+            req->core->pki_trusted_cas(req->core, st) == NHID_OK &&
+            verify_chain(st, leaf, req->peer_chain)) {
+            *role = json_pack("{s:s, s:[s], s:[], s:[]}", "name", "nhid-pki", "token_policies",
+                              "default", "allowed_uri_sans", "allowed_common_names");
+            rc = *role ? NHID_OK : NHID_ERR_NOMEM;
+        }
+        X509_STORE_free(st);
+    }
     return rc;
 }
 

@@ -133,16 +133,17 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
 {
     static const char *const fields[] = {"join_token", "csr", NULL};
     int rc = NHID_OK;
-    const char *tok = NULL;
-    json_t *e = NULL, *ident = NULL, *used = NULL;
+    const char *tok = NULL, *csr = NULL;
+    json_t *e = NULL, *ident = NULL, *used = NULL, *cert = NULL;
     char hash[HASH_HEX], key[200];
     NHID_TRY(nhid_body_only(req, resp, fields));
     NHID_TRY(nhid_body_string(req, resp, "join_token", NULL, &tok));
+    NHID_TRY(nhid_body_string(req, resp, "csr", NULL, &csr));
     if (tok == NULL || *tok == '\0')
         NHID_FAIL(nhid_resp_error(resp, 400, "missing field \"join_token\""));
-    if (json_object_get(req->body, "csr"))
+    if (csr && *csr && req->core->pki_issue_for_identity == NULL)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"csr\": certificate enrollment needs the "
-                                             "PKI engine, which this server does not have yet"));
+                                             "PKI engine, which is not enabled"));
     NHID_TRY(nhid_identity_login_precheck(req, resp, "join", RATE_KEY));
     if (strlen(tok) >= NHID_TOKEN_MAX)
         NHID_FAIL(nhid_identity_login_fail(req, resp, "join", RATE_KEY, NULL, DENIED,
@@ -193,10 +194,27 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
         .path = "auth/join/login",
     };
     NHID_TRY(nhid_identity_login_issue(req, resp, ident, &l, RATE_KEY));
+    if (csr && *csr) {
+        /* The first certificate, in the same transaction: all or nothing. */
+        char err[256] = "";
+        rc = req->core->pki_issue_for_identity(req->core, req->txn, name,
+                                               json_string_value(json_object_get(ident,
+                                                                                 "spiffe_id")),
+                                               csr, &cert, err, sizeof(err));
+        if (rc < 0) {
+            json_decref(resp->auth);
+            resp->auth = NULL;
+            NHID_FAIL(nhid_resp_error(resp, rc == NHID_ERR_INVALID ? 400 : 500,
+                                      "field \"csr\": %s", err[0] ? err : nhid_strerror(rc)));
+        }
+        resp->data = cert;
+        cert = NULL;
+    }
 out:
     json_decref(e);
     json_decref(ident);
     json_decref(used);
+    json_decref(cert);
     return rc;
 }
 
