@@ -36,6 +36,7 @@
 #include "auth/approle/approle.h"
 #include "auth/join/join.h"
 #include "auth/cert/cert.h"
+#include "pki/pki.h"
 #include "policy/policy.h"
 #include "server/server_internal.h"
 #include "store/store.h"
@@ -56,6 +57,7 @@ static const struct nhid_engine *const all_engines[] = {
     &nhid_kv_engine,
     &nhid_lease_engine,
     &nhid_database_engine,
+    &nhid_pki_engine,
 };
 
 struct server_opts {
