@@ -15,7 +15,7 @@ for tool in wrk curl jq /usr/bin/python3; do
 done
 W=$(mktemp -d /tmp/nhid-login-bench.XXXXXX)
 PID=
-cleanup() { [[ -n $PID ]] && kill -9 "$PID" 2>/dev/null; rm -rf "$W"; }
+cleanup() { [[ -n $PID ]] && { kill -9 "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }; rm -rf "$W"; }
 trap cleanup EXIT
 PORT=$(/usr/bin/python3 -c 'import socket
 s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
