@@ -771,7 +771,7 @@ static int revoke_prefix(struct nhid_request *req, struct nhid_response *resp, b
                     revoked++;
                 } else {
                     if (failed++ == 0)
-                        snprintf(first_err, sizeof(first_err), "%s: %s", c.ids[i], err);
+                        snprintf(first_err, sizeof(first_err), "%.120s: %.120s", c.ids[i], err);
                 }
             }
         }
