@@ -121,9 +121,8 @@ static int load_job(struct nhid_txn *txn, void *arg)
         snprintf(name, sizeof(name), "m-%07ld", i);
         snprintf(owner, sizeof(owner), "team-%ld", i % 1000);
         snprintf(site, sizeof(site), "s-%ld", i % 100);
-        json_t *labels = json_pack("{s:s, s:s}", "env", (const char *[]){"prod", "staging",
-                                                                          "dev"}[i % 3],
-                                   "site", site);
+        json_t *labels = json_pack("{s:s, s:s}", "env",
+                                   (const char *[]){"prod", "staging", "dev"}[i % 3], "site", site);
         int rc = nhid_identity_import(&core, txn, name, kinds[i % 6], owner, labels,
                                       i % 100 == 0 ? NHID_STATE_ACTIVE : NHID_STATE_PENDING);
         json_decref(labels);

@@ -31,8 +31,7 @@ static int login(struct cli_ctx *ctx, const char *path, json_t *body)
 }
 
 /* A secret from a flag value, or stdin when the value is "-". */
-static int secret_arg(struct cli_ctx *ctx, const char *flag, const char *val, char *buf,
-                      size_t len)
+static int secret_arg(struct cli_ctx *ctx, const char *flag, const char *val, char *buf, size_t len)
 {
     if (val == NULL)
         return cli_fail(ctx, CLI_EXIT_USAGE, "flag -%s is required (\"-\" reads it from stdin)",
@@ -85,8 +84,9 @@ int cli_cmd_cert_login(struct cli_ctx *ctx, int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     if (ctx->opts.client_cert == NULL)
-        return cli_fail(ctx, CLI_EXIT_USAGE, "a client certificate is needed: -client-cert and "
-                                             "-client-key (or NHID_CLIENT_CERT/NHID_CLIENT_KEY)");
+        return cli_fail(ctx, CLI_EXIT_USAGE,
+                        "a client certificate is needed: -client-cert and "
+                        "-client-key (or NHID_CLIENT_CERT/NHID_CLIENT_KEY)");
     json_t *body = name ? json_pack("{s:s}", "name", name) : json_object();
     if (body == NULL)
         return cli_fail(ctx, CLI_EXIT_USAGE, "out of memory");

@@ -101,7 +101,8 @@ int cli_cmd_identity_create(struct cli_ctx *ctx, int argc, char **argv)
     const char *kind = NULL, *owner = NULL, *spiffe = NULL, *desc = NULL;
     struct cli_strv labels = {0};
     struct cli_flag flags[] = {
-        CLI_FLAG("kind", CLI_FLAG_STR, &kind, "K", "workload, device, service, pipeline, bot, agent"),
+        CLI_FLAG("kind", CLI_FLAG_STR, &kind, "K",
+                 "workload, device, service, pipeline, bot, agent"),
         CLI_FLAG("owner", CLI_FLAG_STR, &owner, "TEAM", "owning team or person"),
         CLI_FLAG("label", CLI_FLAG_STRS, &labels, "K=V", "label (repeatable)"),
         CLI_FLAG("spiffe-id", CLI_FLAG_STR, &spiffe, "URI",
@@ -113,8 +114,9 @@ int cli_cmd_identity_create(struct cli_ctx *ctx, int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     if (kind == NULL)
-        return cli_fail(ctx, CLI_EXIT_USAGE, "flag -kind is required (workload, device, service, "
-                                             "pipeline, bot, agent)");
+        return cli_fail(ctx, CLI_EXIT_USAGE,
+                        "flag -kind is required (workload, device, service, "
+                        "pipeline, bot, agent)");
     json_t *body = json_pack("{s:s}", "kind", kind);
     if (body == NULL)
         return cli_fail(ctx, CLI_EXIT_USAGE, "out of memory");
@@ -319,8 +321,8 @@ int cli_cmd_identity_creds(struct cli_ctx *ctx, int argc, char **argv)
         cli_json_free(resp);
         return rc;
     }
-    struct cli_table *t =
-        cli_table_new(6, "Type", "Accessor/Fingerprint", "Issued", "Expires", "Last used", "Uses/Status");
+    struct cli_table *t = cli_table_new(6, "Type", "Accessor/Fingerprint", "Issued", "Expires",
+                                        "Last used", "Uses/Status");
     size_t i;
     json_t *c;
     rc = t ? CLI_EXIT_OK : CLI_EXIT_USAGE;
@@ -402,9 +404,8 @@ int cli_cmd_identity_report(struct cli_ctx *ctx, int argc, char **argv)
             rc = CLI_EXIT_USAGE;
     } else {
         static const char *const titles[] = {
-            "Orphans (no owner)", "Stale (not seen within the window)",
-            "Credentials expiring soon", "Credentials used from more than one network",
-            "Suspended identities"};
+            "Orphans (no owner)", "Stale (not seen within the window)", "Credentials expiring soon",
+            "Credentials used from more than one network", "Suspended identities"};
         for (size_t s = 0; s < 5; s++) {
             json_t *arr = json_object_get(d, report_sections[s]);
             fprintf(ctx->out, "%s: %zu\n", titles[s], json_array_size(arr));

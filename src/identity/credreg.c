@@ -110,8 +110,8 @@ int nhid_identity_cred_record(struct nhid_core *core, struct nhid_txn *txn, cons
         return NHID_ERR_INVALID;
     NHID_TRY(cred_keys(entity_id, type, id, expires, key, sizeof(key), xkey, sizeof(xkey)));
     rec = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:[]}", "type", type, "id", id, "issued",
-                    (json_int_t)issued, "expires", (json_int_t)expires, "last_used",
-                    (json_int_t)0, "use_count", (json_int_t)0, "revoked", 0, "networks");
+                    (json_int_t)issued, "expires", (json_int_t)expires, "last_used", (json_int_t)0,
+                    "use_count", (json_int_t)0, "revoked", 0, "networks");
     NHID_CHECK_ALLOC(rec);
     if (meta && json_object_size(meta))
         json_object_set_new(rec, "meta", json_deep_copy(meta));
@@ -123,8 +123,8 @@ out:
 }
 
 /* Mark the record at key revoked (unless expired); drops its expiry index entry. */
-static int mark_revoked(struct nhid_core *core, struct nhid_txn *txn, const char *key,
-                        json_t *rec, const char *entity_id, const char *reason)
+static int mark_revoked(struct nhid_core *core, struct nhid_txn *txn, const char *key, json_t *rec,
+                        const char *entity_id, const char *reason)
 {
     int rc = NHID_OK;
     char xkey[600], tmp[512];
@@ -132,8 +132,8 @@ static int mark_revoked(struct nhid_core *core, struct nhid_txn *txn, const char
     int64_t exp = idm_jint(rec, "expires");
     if (json_is_true(json_object_get(rec, "revoked")))
         return NHID_OK;
-    NHID_TRY(cred_keys(entity_id, idm_jstr(rec, "type"), idm_jstr(rec, "id"), exp, tmp, sizeof(tmp), xkey,
-                       sizeof(xkey)));
+    NHID_TRY(cred_keys(entity_id, idm_jstr(rec, "type"), idm_jstr(rec, "id"), exp, tmp, sizeof(tmp),
+                       xkey, sizeof(xkey)));
     NHID_TRY(nhid_txn_delete(txn, xkey));
     if (exp > now) {
         json_object_set_new(rec, "revoked", json_true());
@@ -145,9 +145,8 @@ out:
     return rc;
 }
 
-int nhid_identity_cred_revoked(struct nhid_core *core, struct nhid_txn *txn,
-                               const char *entity_id, const char *type, const char *id,
-                               const char *reason)
+int nhid_identity_cred_revoked(struct nhid_core *core, struct nhid_txn *txn, const char *entity_id,
+                               const char *type, const char *id, const char *reason)
 {
     char key[512];
     json_t *rec = NULL;

@@ -16,11 +16,11 @@
 #define MOD IDM_MOD
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_LIMIT_MAX 1000
-#define LIST_SCAN_MAX 5000    /* index entries one list request may examine (then next_after) */
-#define LIST_SET_MAX 10000    /* candidates collected from a time index */
-#define PROBE_MAX 1024        /* selectivity probe per index */
-#define REPORT_MAX 1000       /* entries per report section */
-#define CREDS_MAX 10000       /* credentials listed per identity */
+#define LIST_SCAN_MAX 5000 /* index entries one list request may examine (then next_after) */
+#define LIST_SET_MAX 10000 /* candidates collected from a time index */
+#define PROBE_MAX 1024     /* selectivity probe per index */
+#define REPORT_MAX 1000    /* entries per report section */
+#define CREDS_MAX 10000    /* credentials listed per identity */
 #define GROUP_MEMBERS_MAX 1000
 #define GROUP_DEPTH_MAX 32
 #define DESCRIPTION_MAX 1024
@@ -61,8 +61,8 @@ int idm_put_empty(struct nhid_txn *txn, const char *key)
 
 static bool name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 int nhid_identity_name_valid(const char *what, const char *name, char *msg, size_t msglen)
@@ -74,8 +74,7 @@ int nhid_identity_name_valid(const char *what, const char *name, char *msg, size
         return NHID_ERR_INVALID;
     }
     if (n > NHID_IDENTITY_NAME_MAX) {
-        snprintf(msg, msglen, "%s is %zu bytes long (at most %d)", what, n,
-                 NHID_IDENTITY_NAME_MAX);
+        snprintf(msg, msglen, "%s is %zu bytes long (at most %d)", what, n, NHID_IDENTITY_NAME_MAX);
         return NHID_ERR_INVALID;
     }
     for (size_t i = 0; i < n; i++) {
@@ -192,8 +191,7 @@ static int key_machine(char *out, size_t len, const char *name)
 
 /* ---- records and indexes ---------------------------------------------------- */
 
-int nhid_identity_get(struct nhid_core *core, struct nhid_txn *txn, const char *name,
-                      json_t **out)
+int nhid_identity_get(struct nhid_core *core, struct nhid_txn *txn, const char *name, json_t **out)
 {
     char key[256];
     char msg[8];
@@ -371,8 +369,9 @@ static int parse_labels(struct nhid_request *req, struct nhid_response *resp, js
         {
             if (!json_is_string(x)) {
                 json_decref(labels);
-                return nhid_resp_error(resp, 400, "field \"labels\": value of \"%.64s\" is not a "
-                                                  "string",
+                return nhid_resp_error(resp, 400,
+                                       "field \"labels\": value of \"%.64s\" is not a "
+                                       "string",
                                        k);
             }
             json_object_set(labels, k, x);
@@ -454,8 +453,8 @@ static int param_name(struct nhid_request *req, struct nhid_response *resp, cons
     return NHID_OK;
 }
 
-static const char *const create_fields[] = {"kind", "owner", "labels", "description", "spiffe_id",
-                                            NULL};
+static const char *const create_fields[] = {"kind",        "owner",     "labels",
+                                            "description", "spiffe_id", NULL};
 
 static int h_create(struct nhid_request *req, struct nhid_response *resp)
 {
@@ -472,8 +471,9 @@ static int h_create(struct nhid_request *req, struct nhid_response *resp)
     NHID_TRY(nhid_body_string(req, resp, "spiffe_id", NULL, &spiffe));
     NHID_TRY(parse_labels(req, resp, &labels));
     if (kind == NULL)
-        NHID_FAIL(nhid_resp_error(resp, 400, "missing field \"kind\" (one of workload, device, "
-                                             "service, pipeline, bot, agent)"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "missing field \"kind\" (one of workload, device, "
+                                  "service, pipeline, bot, agent)"));
     bool kind_ok = false;
     for (size_t i = 0; i < NHID_ARRAY_LEN(kinds); i++)
         if (strcmp(kind, kinds[i]) == 0)
@@ -503,8 +503,9 @@ static int h_create(struct nhid_request *req, struct nhid_response *resp)
         char skey[NHID_IDENTITY_SPIFFE_MAX + 64];
         snprintf(skey, sizeof(skey), "identity/idx/spiffe/%s", spiffe);
         if (idm_exists(req->txn, skey))
-            NHID_FAIL(nhid_resp_error(resp, 409, "SPIFFE ID %.200s already belongs to another "
-                                                 "identity",
+            NHID_FAIL(nhid_resp_error(resp, 409,
+                                      "SPIFFE ID %.200s already belongs to another "
+                                      "identity",
                                       spiffe));
     }
     NHID_TRY(nhid_uuid(id));
@@ -531,9 +532,8 @@ static int h_create(struct nhid_request *req, struct nhid_response *resp)
     json_decref(seen);
     NHID_TRY(rc);
     resp->data = present(rec);
-    resp->audit_extra = json_pack("{s:{s:s, s:s, s:s, s:s}}", "identity", "name", name,
-                                  "entity_id", id, "event", "registered", "state",
-                                  NHID_STATE_PENDING);
+    resp->audit_extra = json_pack("{s:{s:s, s:s, s:s, s:s}}", "identity", "name", name, "entity_id",
+                                  id, "event", "registered", "state", NHID_STATE_PENDING);
 out:
     json_decref(labels);
     json_decref(rec);
@@ -556,10 +556,9 @@ int nhid_identity_import(struct nhid_core *core, struct nhid_txn *txn, const cha
         return NHID_ERR_INVALID;
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)labels, k, v) if (!label_part_ok(k, 63) ||
-                                                    !json_is_string(v) ||
-                                                    !label_part_ok(json_string_value(v), 127))
-        return NHID_ERR_INVALID;
+    json_object_foreach((json_t *)labels, k,
+                        v) if (!label_part_ok(k, 63) || !json_is_string(v) ||
+                               !label_part_ok(json_string_value(v), 127)) return NHID_ERR_INVALID;
     NHID_TRY(key_machine(key, sizeof(key), name));
     if (idm_exists(txn, key))
         return NHID_ERR_EXISTS;
@@ -638,8 +637,8 @@ static int h_read(struct nhid_request *req, struct nhid_response *resp)
     return resp->data ? NHID_OK : NHID_ERR_NOMEM;
 }
 
-static const char *const update_fields[] = {"owner", "labels", "description", "kind", "spiffe_id",
-                                            NULL};
+static const char *const update_fields[] = {"owner", "labels",    "description",
+                                            "kind",  "spiffe_id", NULL};
 
 static int h_update(struct nhid_request *req, struct nhid_response *resp)
 {
@@ -654,14 +653,16 @@ static int h_update(struct nhid_request *req, struct nhid_response *resp)
     NHID_TRY(nhid_body_string(req, resp, "spiffe_id", NULL, &spiffe));
     NHID_TRY(parse_labels(req, resp, &labels));
     if (kind && strcmp(kind, idm_jstr(rec, "kind")) != 0)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"kind\": cannot be changed (register a new "
-                                             "identity instead)"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"kind\": cannot be changed (register a new "
+                                  "identity instead)"));
     if (spiffe && strcmp(spiffe, idm_jstr(rec, "spiffe_id")) != 0)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"spiffe_id\": cannot be changed (register "
-                                             "a new identity instead)"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"spiffe_id\": cannot be changed (register "
+                                  "a new identity instead)"));
     if (strcmp(idm_jstr(rec, "state"), NHID_STATE_DECOMMISSIONED) == 0)
-        NHID_FAIL(nhid_resp_error(resp, 409, "identity %s is decommissioned and cannot change",
-                                  name));
+        NHID_FAIL(
+            nhid_resp_error(resp, 409, "identity %s is decommissioned and cannot change", name));
     NHID_TRY(check_owner(resp, owner));
     NHID_TRY(check_description(resp, desc));
     NHID_TRY(index_apply(req->core, req->txn, rec, false));
@@ -741,8 +742,7 @@ static int transition(struct nhid_request *req, struct nhid_response *resp, enum
     NHID_TRY(nhid_body_only(req, resp, fields));
     NHID_TRY(nhid_body_string(req, resp, "reason", "", &reason));
     if (strlen(reason) > REASON_MAX)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"reason\": longer than %d bytes",
-                                  REASON_MAX));
+        NHID_FAIL(nhid_resp_error(resp, 400, "field \"reason\": longer than %d bytes", REASON_MAX));
     const char *st = idm_jstr(rec, "state");
     bool legal = false;
     switch (op) {
@@ -757,8 +757,7 @@ static int transition(struct nhid_request *req, struct nhid_response *resp, enum
         break;
     }
     if (!legal)
-        NHID_FAIL(nhid_resp_error(resp, 409,
-                                  "cannot %s identity %s: it is %s; allowed from %s: %s",
+        NHID_FAIL(nhid_resp_error(resp, 409, "cannot %s identity %s: it is %s; allowed from %s: %s",
                                   verbs[op], name, st, st, allowed_from(st)));
     char from[32];
     snprintf(from, sizeof(from), "%s", st);
@@ -1112,8 +1111,7 @@ static int h_list(struct nhid_request *req, struct nhid_response *resp)
         char *end;
         unsigned long l = strtoul(limit, &end, 10);
         if (*end || l == 0 || l > LIST_LIMIT_MAX)
-            NHID_FAIL(nhid_resp_error(resp, 400, "query \"limit\": use 1 to %d",
-                                      LIST_LIMIT_MAX));
+            NHID_FAIL(nhid_resp_error(resp, 400, "query \"limit\": use 1 to %d", LIST_LIMIT_MAX));
         q.limit = l;
     }
     if (after && *after)
@@ -1141,8 +1139,9 @@ static int h_list(struct nhid_request *req, struct nhid_response *resp)
     if (state) {
         if (strcmp(state, NHID_STATE_PENDING) && strcmp(state, NHID_STATE_ACTIVE) &&
             strcmp(state, NHID_STATE_SUSPENDED) && strcmp(state, NHID_STATE_DECOMMISSIONED))
-            NHID_FAIL(nhid_resp_error(resp, 400, "query \"state\": \"%.32s\" is not a state (use "
-                                                 "pending, active, suspended, decommissioned)",
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "query \"state\": \"%.32s\" is not a state (use "
+                                      "pending, active, suspended, decommissioned)",
                                       state));
         ADD_PREFIX("identity/idx/state/%s/", state);
     }
@@ -1151,9 +1150,10 @@ static int h_list(struct nhid_request *req, struct nhid_response *resp)
         for (size_t i = 0; i < NHID_ARRAY_LEN(kinds); i++)
             ok |= strcmp(kind, kinds[i]) == 0;
         if (!ok)
-            NHID_FAIL(nhid_resp_error(resp, 400, "query \"kind\": \"%.32s\" is not a kind (use "
-                                                 "workload, device, service, pipeline, bot, "
-                                                 "agent)",
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "query \"kind\": \"%.32s\" is not a kind (use "
+                                      "workload, device, service, pipeline, bot, "
+                                      "agent)",
                                       kind));
         ADD_PREFIX("identity/idx/kind/%s/", kind);
     }
@@ -1161,8 +1161,8 @@ static int h_list(struct nhid_request *req, struct nhid_response *resp)
     if (seen)
         NHID_TRY(parse_time_filter(resp, "last_seen_before", seen, true, &q.seen_before));
     if (exp)
-        NHID_TRY(parse_time_filter(resp, "credential_expiring_within", exp, false,
-                                   &q.expiring_within));
+        NHID_TRY(
+            parse_time_filter(resp, "credential_expiring_within", exp, false, &q.expiring_within));
     w.core = req->core;
     w.txn = req->txn;
     w.q = &q;
@@ -1192,8 +1192,8 @@ static int h_list(struct nhid_request *req, struct nhid_response *resp)
         size_t best = 0, best_n = SIZE_MAX;
         for (size_t i = 0; i < q.n_prefixes && q.n_prefixes > 1; i++) {
             struct probe p = {0, PROBE_MAX};
-            NHID_TRY(nhid_txn_scan_prefix(req->txn, q.prefixes[i], NULL, PROBE_MAX, true,
-                                          probe_cb, &p));
+            NHID_TRY(
+                nhid_txn_scan_prefix(req->txn, q.prefixes[i], NULL, PROBE_MAX, true, probe_cb, &p));
             if (p.n < best_n) {
                 best_n = p.n;
                 best = i;
@@ -1211,8 +1211,8 @@ static int h_list(struct nhid_request *req, struct nhid_response *resp)
         char akey[512] = "";
         if (q.after)
             snprintf(akey, sizeof(akey), "identity/machine/%s", q.after);
-        NHID_TRY(nhid_txn_scan_prefix(req->txn, "identity/machine/", q.after ? akey : NULL, 0,
-                                      true, walk_cb, &w));
+        NHID_TRY(nhid_txn_scan_prefix(req->txn, "identity/machine/", q.after ? akey : NULL, 0, true,
+                                      walk_cb, &w));
     }
     /* key_info: a summary of each listed identity (Vault's LIST shape). */
     json_t *info = json_object();
@@ -1311,8 +1311,7 @@ static int h_group_write(struct nhid_request *req, struct nhid_response *resp)
     else
         groups = old ? json_incref(json_object_get(old, "member_groups")) : json_array();
     if (json_array_size(ids) + json_array_size(groups) > GROUP_MEMBERS_MAX)
-        NHID_FAIL(nhid_resp_error(resp, 400, "a group has at most %d members",
-                                  GROUP_MEMBERS_MAX));
+        NHID_FAIL(nhid_resp_error(resp, 400, "a group has at most %d members", GROUP_MEMBERS_MAX));
     size_t i;
     json_t *v;
     json_array_foreach(ids, i, v)
@@ -1323,8 +1322,9 @@ static int h_group_write(struct nhid_request *req, struct nhid_response *resp)
             NHID_FAIL(nhid_resp_error(resp, 400, "%s", msg));
         NHID_TRY(key_machine(mkey, sizeof(mkey), m));
         if (!idm_exists(req->txn, mkey))
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"member_identities\": no identity "
-                                                 "named %s",
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"member_identities\": no identity "
+                                      "named %s",
                                       m));
     }
     json_array_foreach(groups, i, v)
@@ -1336,8 +1336,7 @@ static int h_group_write(struct nhid_request *req, struct nhid_response *resp)
             NHID_FAIL(nhid_resp_error(resp, 400, "%s", msg));
         NHID_TRY(group_key(mkey, sizeof(mkey), m));
         if (!idm_exists(req->txn, mkey))
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"member_groups\": no group named %s",
-                                      m));
+            NHID_FAIL(nhid_resp_error(resp, 400, "field \"member_groups\": no group named %s", m));
         if (group_reaches(req->core, req->txn, m, name, 0, &cycle) < 0 || cycle)
             NHID_FAIL(nhid_resp_error(resp, 400,
                                       "field \"member_groups\": %s would make a cycle (or nests "
@@ -1494,8 +1493,9 @@ static int query_days(struct nhid_request *req, struct nhid_response *resp, cons
     long long d = strtoll(v, &end, 10);
     int rc = NHID_OK;
     if (*v == '\0' || *end || d < 0 || d > 36500)
-        rc = nhid_resp_error(resp, 400, "query \"%s\": \"%.20s\" is not a number of days (0 to "
-                                        "36500)",
+        rc = nhid_resp_error(resp, 400,
+                             "query \"%s\": \"%.20s\" is not a number of days (0 to "
+                             "36500)",
                              field, v);
     else
         *out = d;
@@ -1573,8 +1573,9 @@ static int report_cb(const char *key, const uint8_t *val, size_t len, void *arg)
         const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
         if (s2 == NULL)
             break;
-        json_t *o = json_pack("{s:o, s:s%, s:s}", "identity", name_of_entity(r, p, (size_t)(s1 - p)),
-                              "type", s1 + 1, (size_t)(s2 - s1 - 1), "id", s2 + 1);
+        json_t *o =
+            json_pack("{s:o, s:s%, s:s}", "identity", name_of_entity(r, p, (size_t)(s1 - p)),
+                      "type", s1 + 1, (size_t)(s2 - s1 - 1), "id", s2 + 1);
         if (o && r->kind == 2) {
             nhid_time_format(ts, t);
             json_object_set_new(o, "expires", json_string(t));
@@ -1613,8 +1614,7 @@ static int h_report(struct nhid_request *req, struct nhid_response *resp)
         r.out = sec[0];
         r.kind = 0;
         r.plen = strlen("identity/idx/noowner/");
-        rc = nhid_txn_scan_prefix(req->txn, "identity/idx/noowner/", NULL, 0, true, report_cb,
-                                  &r);
+        rc = nhid_txn_scan_prefix(req->txn, "identity/idx/noowner/", NULL, 0, true, report_cb, &r);
     }
     if (rc == NHID_OK) {
         r.out = sec[1];
@@ -1628,16 +1628,14 @@ static int h_report(struct nhid_request *req, struct nhid_response *resp)
         r.kind = 2;
         r.plen = strlen("identity/cred-expiry/");
         snprintf(start, sizeof(start), "identity/cred-expiry/%020" PRId64 "/", now);
-        snprintf(end, sizeof(end), "identity/cred-expiry/%020" PRId64 "/",
-                 now + exp_days * 86400);
+        snprintf(end, sizeof(end), "identity/cred-expiry/%020" PRId64 "/", now + exp_days * 86400);
         rc = nhid_txn_scan(req->txn, start, end, 0, true, report_cb, &r);
     }
     if (rc == NHID_OK) {
         r.out = sec[3];
         r.kind = 3;
         r.plen = strlen("identity/idx/multinet/");
-        rc = nhid_txn_scan_prefix(req->txn, "identity/idx/multinet/", NULL, 0, true, report_cb,
-                                  &r);
+        rc = nhid_txn_scan_prefix(req->txn, "identity/idx/multinet/", NULL, 0, true, report_cb, &r);
     }
     if (rc == NHID_OK) {
         r.out = sec[4];
@@ -1652,15 +1650,14 @@ static int h_report(struct nhid_request *req, struct nhid_response *resp)
         NHID_FAIL(nhid_resp_fail(resp, rc, NULL));
     }
     /* Stale skips identities that are decommissioned (nothing left to clean up). */
-    resp->data = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I}}",
-                           "stale_days", (json_int_t)stale_days, "expiring_days",
-                           (json_int_t)exp_days, "orphans", sec[0], "stale", sec[1],
-                           "expiring", sec[2], "multi_network", sec[3], "suspended", sec[4],
-                           "counts", "orphans", (json_int_t)json_array_size(sec[0]), "stale",
-                           (json_int_t)json_array_size(sec[1]), "expiring",
-                           (json_int_t)json_array_size(sec[2]), "multi_network",
-                           (json_int_t)json_array_size(sec[3]), "suspended",
-                           (json_int_t)json_array_size(sec[4]));
+    resp->data = json_pack(
+        "{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "stale_days",
+        (json_int_t)stale_days, "expiring_days", (json_int_t)exp_days, "orphans", sec[0], "stale",
+        sec[1], "expiring", sec[2], "multi_network", sec[3], "suspended", sec[4], "counts",
+        "orphans", (json_int_t)json_array_size(sec[0]), "stale",
+        (json_int_t)json_array_size(sec[1]), "expiring", (json_int_t)json_array_size(sec[2]),
+        "multi_network", (json_int_t)json_array_size(sec[3]), "suspended",
+        (json_int_t)json_array_size(sec[4]));
 out:
     return rc;
 }
@@ -1834,8 +1831,8 @@ static int identity_entities(struct nhid_core *core, struct nhid_txn *txn, const
                           json_pack("{s:{s:s, s:s}, s:{s:s, s:s, s:s, s:o, s:s, s:s, s:s}, s:O}",
                                     "uid", "type", "Machine", "id", name, "attrs", "name", name,
                                     "kind", idm_jstr(rec, "kind"), "owner", owner, "labels",
-                                    json_is_object(labels) ? json_deep_copy(labels) : json_object(), "state",
-                                    idm_jstr(rec, "state"), "spiffe_id",
+                                    json_is_object(labels) ? json_deep_copy(labels) : json_object(),
+                                    "state", idm_jstr(rec, "state"), "spiffe_id",
                                     idm_jstr(rec, "spiffe_id"), "entity_id", idm_jstr(rec, "id"),
                                     "parents", parents));
     /* Ancestor groups. */
@@ -1859,9 +1856,9 @@ static int identity_entities(struct nhid_core *core, struct nhid_txn *txn, const
         if (rc < 0)
             break;
         json_array_foreach(gp, i, v) json_array_append(queue, json_object_get(v, "id"));
-        json_array_append_new(entities, json_pack("{s:{s:s, s:s}, s:{s:s}, s:o}", "uid", "type",
-                                                  "Group", "id", g, "attrs", "name", g,
-                                                  "parents", gp));
+        json_array_append_new(entities,
+                              json_pack("{s:{s:s, s:s}, s:{s:s}, s:o}", "uid", "type", "Group",
+                                        "id", g, "attrs", "name", g, "parents", gp));
     }
     hmap_clear(&done, NULL);
 out:

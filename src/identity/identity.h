@@ -35,7 +35,8 @@
 
 extern const struct nhid_engine nhid_identity_engine;
 
-#define NHID_IDENTITY_NAME_MAX 127   /* bytes in an identity or group name (fits nhid_auth.identity) */
+#define NHID_IDENTITY_NAME_MAX                                                                     \
+    127 /* bytes in an identity or group name (fits nhid_auth.identity) */
 #define NHID_IDENTITY_SPIFFE_MAX 2048 /* SPIFFE ID spec: URI at most 2048 bytes */
 #define NHID_IDENTITY_LABELS_MAX 32
 #define NHID_IDENTITY_HISTORY_MAX 100 /* transitions kept in the record (all are audited) */
@@ -108,8 +109,9 @@ json_t *nhid_identity_audit_event(const char *name, const char *entity_id, const
  * or "ip/10.0.0.7"): NHID_OK while the bucket has room, NHID_ERR_RATE_LIMIT
  * (with *retry_after seconds) when it is empty. Successes cost nothing.
  */
-#define NHID_AUTH_FAIL_BURST 20      /* failures allowed at once (env NHID_AUTH_FAIL_BURST overrides) */
-#define NHID_AUTH_FAIL_REFILL_S 3    /* one more allowed every 3 s */
+#define NHID_AUTH_FAIL_BURST 20   /* failures allowed at once (env NHID_AUTH_FAIL_BURST overrides) \
+                                   */
+#define NHID_AUTH_FAIL_REFILL_S 3 /* one more allowed every 3 s */
 NHID_MUST_CHECK int nhid_identity_rate_check(const char *key, int *retry_after);
 void nhid_identity_rate_fail(const char *key);
 /* Forget every bucket (tests). */
@@ -182,13 +184,13 @@ NHID_MUST_CHECK int nhid_identity_import(struct nhid_core *core, struct nhid_txn
 
 /* What a login issues (token parameters from the auth method's role). */
 struct nhid_identity_login {
-    const char *method;       /* "approle", "cert", "join" */
-    const char *path;         /* "auth/approle/login" */
-    const char *role;         /* role name for metadata, may be NULL */
-    json_t *policies;         /* array (borrowed), may be NULL (["default"]) */
-    json_t *meta;             /* extra metadata (borrowed), may be NULL */
-    int64_t ttl;              /* 0: 15 minutes */
-    int64_t max_ttl;          /* 0: none */
+    const char *method; /* "approle", "cert", "join" */
+    const char *path;   /* "auth/approle/login" */
+    const char *role;   /* role name for metadata, may be NULL */
+    json_t *policies;   /* array (borrowed), may be NULL (["default"]) */
+    json_t *meta;       /* extra metadata (borrowed), may be NULL */
+    int64_t ttl;        /* 0: 15 minutes */
+    int64_t max_ttl;    /* 0: none */
     int64_t period;
     int64_t num_uses;
 };

@@ -51,9 +51,8 @@ int nhid_identity_login_fail(struct nhid_request *req, struct nhid_response *res
     return NHID_ERR_DENIED;
 }
 
-int nhid_identity_login_issue(struct nhid_request *req, struct nhid_response *resp,
-                              json_t *ident, const struct nhid_identity_login *l,
-                              const char *rate_key)
+int nhid_identity_login_issue(struct nhid_request *req, struct nhid_response *resp, json_t *ident,
+                              const struct nhid_identity_login *l, const char *rate_key)
 {
     int rc = NHID_OK;
     char msg[256];
@@ -75,7 +74,7 @@ int nhid_identity_login_issue(struct nhid_request *req, struct nhid_response *re
     if (l->role)
         json_object_set_new(meta, "role", json_string(l->role));
     pol = (l->policies && json_array_size(l->policies)) ? json_incref(l->policies)
-                                                         : json_pack("[s]", "default");
+                                                        : json_pack("[s]", "default");
     NHID_CHECK_ALLOC(pol);
     char display[200];
     snprintf(display, sizeof(display), "%s-%s", l->method, name);
@@ -97,9 +96,9 @@ int nhid_identity_login_issue(struct nhid_request *req, struct nhid_response *re
     resp->auth = auth;
     nhid_identity_note_auth(req->core, name, l->method, req->remote_addr, true);
     json_decref(resp->audit_extra);
-    resp->audit_extra = nhid_identity_audit_event(name, idm_jstr(ident, "id"), "login", l->method,
-                                                  req->remote_addr, false,
-                                                  activated ? "activated (pending → active)" : NULL);
+    resp->audit_extra =
+        nhid_identity_audit_event(name, idm_jstr(ident, "id"), "login", l->method, req->remote_addr,
+                                  false, activated ? "activated (pending → active)" : NULL);
     snprintf(req->auth.entity_id, sizeof(req->auth.entity_id), "%s", idm_jstr(ident, "id"));
     snprintf(req->auth.identity, sizeof(req->auth.identity), "%s", name);
 out:

@@ -133,8 +133,8 @@ void idm_gate_set(const char *entity_id, const char *name, const char *state)
 {
     pthread_rwlock_wrlock(&gate_lock);
     free(hmap_del(&gate, entity_id));
-    bool blocked = strcmp(state, NHID_STATE_SUSPENDED) == 0 ||
-                   strcmp(state, NHID_STATE_DECOMMISSIONED) == 0;
+    bool blocked =
+        strcmp(state, NHID_STATE_SUSPENDED) == 0 || strcmp(state, NHID_STATE_DECOMMISSIONED) == 0;
     if (blocked) {
         size_t sl = strlen(state), nl = strlen(name);
         char *v = malloc(sl + nl + 2);

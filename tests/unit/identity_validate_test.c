@@ -23,8 +23,8 @@ static void test_names(void **state)
     static const char *const good[] = {"a", "web-1", "A.b_c-9", "0abc"};
     for (size_t i = 0; i < NHID_ARRAY_LEN(good); i++)
         assert_int_equal(nhid_identity_name_valid("name", good[i], msg, sizeof(msg)), NHID_OK);
-    static const char *const bad[] = {"", "-a", ".a", "_a", "a b", "a/b", "a\n", "café", "a=b",
-                                      "a%2F"};
+    static const char *const bad[] = {"",    "-a",  ".a",   "_a",  "a b",
+                                      "a/b", "a\n", "café", "a=b", "a%2F"};
     for (size_t i = 0; i < NHID_ARRAY_LEN(bad); i++) {
         msg[0] = '\0';
         assert_int_equal(nhid_identity_name_valid("name", bad[i], msg, sizeof(msg)),
@@ -50,19 +50,19 @@ static void test_spiffe_ids(void **state)
     for (size_t i = 0; i < NHID_ARRAY_LEN(good); i++)
         assert_int_equal(nhid_identity_spiffe_valid(good[i], msg, sizeof(msg)), NHID_OK);
     static const char *const bad[] = {
-        "",                      /* empty */
-        "https://td/a",          /* scheme */
-        "spiffe://",             /* no trust domain */
-        "spiffe://TD/a",         /* upper-case trust domain (§2.1) */
-        "spiffe://td/a//b",      /* empty segment (§2.2) */
-        "spiffe://td/a/",        /* trailing slash */
-        "spiffe://td/./a",       /* dot segment */
-        "spiffe://td/../a",      /* dot-dot segment */
-        "spiffe://td/a?x=1",     /* query */
-        "spiffe://td/a#f",       /* fragment */
-        "spiffe://user@td/a",    /* userinfo */
-        "spiffe://td:8080/a",    /* port */
-        "spiffe://td/a%20b",     /* percent-encoding */
+        "",                   /* empty */
+        "https://td/a",       /* scheme */
+        "spiffe://",          /* no trust domain */
+        "spiffe://TD/a",      /* upper-case trust domain (§2.1) */
+        "spiffe://td/a//b",   /* empty segment (§2.2) */
+        "spiffe://td/a/",     /* trailing slash */
+        "spiffe://td/./a",    /* dot segment */
+        "spiffe://td/../a",   /* dot-dot segment */
+        "spiffe://td/a?x=1",  /* query */
+        "spiffe://td/a#f",    /* fragment */
+        "spiffe://user@td/a", /* userinfo */
+        "spiffe://td:8080/a", /* port */
+        "spiffe://td/a%20b",  /* percent-encoding */
     };
     for (size_t i = 0; i < NHID_ARRAY_LEN(bad); i++) {
         msg[0] = '\0';
@@ -81,8 +81,9 @@ static void test_cidrs(void **state)
 {
     (void)state;
     struct nhid_cidr c;
-    static const char *const bad[] = {"", "10.0.0.0/33", "10.0.0/8", "10.0.0.0/", "10.0.0.0/-1",
-                                      "::/129", "x", "10.0.0.0/8/8", "10.0.0.0/ 8"};
+    static const char *const bad[] = {"",          "10.0.0.0/33",  "10.0.0/8",
+                                      "10.0.0.0/", "10.0.0.0/-1",  "::/129",
+                                      "x",         "10.0.0.0/8/8", "10.0.0.0/ 8"};
     for (size_t i = 0; i < NHID_ARRAY_LEN(bad); i++)
         assert_int_equal(nhid_cidr_parse(bad[i], &c), NHID_ERR_INVALID);
     assert_int_equal(nhid_cidr_parse("10.1.0.0/16", &c), NHID_OK);

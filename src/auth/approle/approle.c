@@ -183,11 +183,27 @@ static int load_role(struct nhid_request *req, struct nhid_response *resp, const
     return NHID_OK;
 }
 
-static const char *const role_fields[] = {
-    "identity", "bind_secret_id", "secret_id_bound_cidrs", "secret_id_num_uses", "secret_id_ttl",
-    "enable_local_secret_ids", "local_secret_ids", "token_ttl", "token_max_ttl", "token_policies",
-    "policies", "token_bound_cidrs", "token_explicit_max_ttl", "token_no_default_policy",
-    "token_num_uses", "token_period", "period", "token_type", "bound_cidr_list", "role_id", NULL};
+static const char *const role_fields[] = {"identity",
+                                          "bind_secret_id",
+                                          "secret_id_bound_cidrs",
+                                          "secret_id_num_uses",
+                                          "secret_id_ttl",
+                                          "enable_local_secret_ids",
+                                          "local_secret_ids",
+                                          "token_ttl",
+                                          "token_max_ttl",
+                                          "token_policies",
+                                          "policies",
+                                          "token_bound_cidrs",
+                                          "token_explicit_max_ttl",
+                                          "token_no_default_policy",
+                                          "token_num_uses",
+                                          "token_period",
+                                          "period",
+                                          "token_type",
+                                          "bound_cidr_list",
+                                          "role_id",
+                                          NULL};
 
 static int valid_role_id(const char *s)
 {
@@ -217,8 +233,8 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
     rc = NHID_OK;
     /* Defaults come from the existing role (Vault updates only the fields sent). */
 #define OLD_INT(k, d) (old ? jint(old, k) : (d))
-    NHID_TRY(nhid_body_string(req, resp, "identity", old ? jstr(old, "identity") : name,
-                              &ident_name));
+    NHID_TRY(
+        nhid_body_string(req, resp, "identity", old ? jstr(old, "identity") : name, &ident_name));
     NHID_TRY(nhid_body_bool(req, resp, "bind_secret_id",
                             old ? json_is_true(json_object_get(old, "bind_secret_id")) : true,
                             &bind));
@@ -231,20 +247,22 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
     NHID_TRY(nhid_body_duration(req, resp, "token_max_ttl", OLD_INT("token_max_ttl", 0), &max_ttl));
     NHID_TRY(nhid_body_duration(req, resp, "token_explicit_max_ttl",
                                 OLD_INT("token_explicit_max_ttl", 0), &exp_max));
-    NHID_TRY(nhid_body_int(req, resp, "token_num_uses", OLD_INT("token_num_uses", 0), 0,
-                           INT32_MAX, &tuses));
+    NHID_TRY(nhid_body_int(req, resp, "token_num_uses", OLD_INT("token_num_uses", 0), 0, INT32_MAX,
+                           &tuses));
     NHID_TRY(nhid_body_duration(req, resp, "token_period", OLD_INT("token_period", 0), &period));
     NHID_TRY(nhid_body_string(req, resp, "token_type", "service", &token_type));
     NHID_TRY(nhid_body_string(req, resp, "role_id", NULL, &role_id));
 #undef OLD_INT
     if (strcmp(token_type, "service") && strcmp(token_type, "default"))
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"token_type\": only \"service\" tokens are "
-                                             "supported"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"token_type\": only \"service\" tokens are "
+                                  "supported"));
     if (sid_ttl < 0 || ttl < 0 || max_ttl < 0 || exp_max < 0 || period < 0)
         NHID_FAIL(nhid_resp_error(resp, 400, "TTL fields must not be negative"));
     if (max_ttl && ttl > max_ttl)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"token_ttl\": %lld s is longer than "
-                                             "token_max_ttl (%lld s)",
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"token_ttl\": %lld s is longer than "
+                                  "token_max_ttl (%lld s)",
                                   (long long)ttl, (long long)max_ttl));
     if (json_object_get(req->body, "token_policies"))
         NHID_TRY(nhid_body_string_list(req, resp, "token_policies", &pol));
@@ -277,8 +295,9 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
                                   ident_name, ident_name));
     NHID_TRY(rc);
     if (!bind && json_array_size(scidrs) == 0)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"bind_secret_id\": false needs "
-                                             "secret_id_bound_cidrs (a role needs some constraint)"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"bind_secret_id\": false needs "
+                                  "secret_id_bound_cidrs (a role needs some constraint)"));
     char rid[ROLE_ID_MAX + 1];
     if (role_id) {
         if (valid_role_id(role_id) < 0)
@@ -301,25 +320,25 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
         bool other = strcmp(jstr(ref, "role"), name) != 0;
         json_decref(ref);
         if (other)
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"role_id\": already used by another "
-                                                 "role"));
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"role_id\": already used by another "
+                                      "role"));
     }
     ref = json_pack("{s:s}", "role", name);
     NHID_CHECK_ALLOC(ref);
     rc = nhid_core_save_json(req->core, req->txn, rkey, ref);
     json_decref(ref);
     NHID_TRY(rc);
-    role = json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:I, s:I, s:I, s:I, s:I, s:O, s:O, s:I, "
-                     "s:I, s:b, s:b, s:s}",
-                     "name", name, "role_id", rid, "identity", ident_name, "entity_id",
-                     jstr(ident, "id"), "bind_secret_id", bind, "secret_id_bound_cidrs", scidrs,
-                     "secret_id_num_uses", (json_int_t)sid_uses, "secret_id_ttl",
-                     (json_int_t)sid_ttl, "token_ttl", (json_int_t)ttl, "token_max_ttl",
-                     (json_int_t)max_ttl, "token_explicit_max_ttl", (json_int_t)exp_max,
-                     "token_policies", pol, "token_bound_cidrs", tcidrs, "token_num_uses",
-                     (json_int_t)tuses, "token_period", (json_int_t)period,
-                     "token_no_default_policy", no_default, "local_secret_ids", local,
-                     "token_type", "service");
+    role = json_pack(
+        "{s:s, s:s, s:s, s:s, s:b, s:O, s:I, s:I, s:I, s:I, s:I, s:O, s:O, s:I, "
+        "s:I, s:b, s:b, s:s}",
+        "name", name, "role_id", rid, "identity", ident_name, "entity_id", jstr(ident, "id"),
+        "bind_secret_id", bind, "secret_id_bound_cidrs", scidrs, "secret_id_num_uses",
+        (json_int_t)sid_uses, "secret_id_ttl", (json_int_t)sid_ttl, "token_ttl", (json_int_t)ttl,
+        "token_max_ttl", (json_int_t)max_ttl, "token_explicit_max_ttl", (json_int_t)exp_max,
+        "token_policies", pol, "token_bound_cidrs", tcidrs, "token_num_uses", (json_int_t)tuses,
+        "token_period", (json_int_t)period, "token_no_default_policy", no_default,
+        "local_secret_ids", local, "token_type", "service");
     NHID_CHECK_ALLOC(role);
     NHID_TRY(nhid_core_save_json(req->core, req->txn, key, role));
 out:
@@ -504,8 +523,8 @@ static int h_role_id_write(struct nhid_request *req, struct nhid_response *resp)
 
 /* ---- secret IDs ---------------------------------------------------------------- */
 
-static const char *const sid_fields[] = {"metadata", "cidr_list", "token_bound_cidrs", "ttl",
-                                         "num_uses", NULL};
+static const char *const sid_fields[] = {"metadata", "cidr_list", "token_bound_cidrs",
+                                         "ttl",      "num_uses",  NULL};
 
 static int h_secret_id_generate(struct nhid_request *req, struct nhid_response *resp)
 {
@@ -537,11 +556,13 @@ static int h_secret_id_generate(struct nhid_request *req, struct nhid_response *
     } else if (json_is_string(mv)) {
         meta = json_loads(json_string_value(mv), 0, NULL); /* hvac sends a JSON string */
         if (!json_is_object(meta))
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"metadata\": expected a JSON object of "
-                                                 "strings"));
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"metadata\": expected a JSON object of "
+                                      "strings"));
     } else {
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"metadata\": expected a JSON object of "
-                                             "strings"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"metadata\": expected a JSON object of "
+                                  "strings"));
     }
     NHID_CHECK_ALLOC(meta);
     if (json_object_size(meta) > META_MAX)
@@ -551,8 +572,9 @@ static int h_secret_id_generate(struct nhid_request *req, struct nhid_response *
         json_t *v;
         json_object_foreach(meta, k, v) if (!json_is_string(v) || strlen(k) > 128 ||
                                             strlen(json_string_value(v)) > 512)
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"metadata\": value of \"%.64s\" must be "
-                                                 "a string of at most 512 bytes",
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"metadata\": value of \"%.64s\" must be "
+                                      "a string of at most 512 bytes",
                                       k));
     }
     NHID_TRY(nhid_random_token(SECRET_PREFIX, secret));
@@ -579,9 +601,9 @@ static int h_secret_id_generate(struct nhid_request *req, struct nhid_response *
     NHID_CHECK_ALLOC(cm);
     NHID_TRY(nhid_identity_cred_record(req->core, req->txn, jstr(role, "entity_id"), CRED_TYPE,
                                        accessor, now, now + ttl, cm));
-    resp->data = json_pack("{s:s, s:s, s:I, s:I}", "secret_id", secret, "secret_id_accessor",
-                           accessor, "secret_id_ttl", (json_int_t)ttl, "secret_id_num_uses",
-                           (json_int_t)uses);
+    resp->data =
+        json_pack("{s:s, s:s, s:I, s:I}", "secret_id", secret, "secret_id_accessor", accessor,
+                  "secret_id_ttl", (json_int_t)ttl, "secret_id_num_uses", (json_int_t)uses);
     NHID_CHECK_ALLOC(resp->data);
 out:
     nhid_wipe(secret, sizeof(secret));
@@ -631,19 +653,17 @@ static json_t *secret_lookup_data(const json_t *e)
     char ct[NHID_RFC3339_LEN], et[NHID_RFC3339_LEN];
     nhid_time_format(jint(e, "created"), ct);
     nhid_time_format(jint(e, "expires"), et);
-    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:O, s:O, s:O}", "secret_id_accessor",
-                     jstr(e, "accessor"), "creation_time", ct, "expiration_time", et,
-                     "last_updated_time", ct, "secret_id_num_uses", (json_int_t)jint(e, "num_uses"),
-                     "secret_id_ttl", (json_int_t)jint(e, "ttl"), "cidr_list",
-                     json_object_get(e, "cidr_list"), "token_bound_cidrs",
-                     json_object_get(e, "token_bound_cidrs"), "metadata",
-                     json_object_get(e, "metadata"));
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:I, s:O, s:O, s:O}", "secret_id_accessor", jstr(e, "accessor"),
+        "creation_time", ct, "expiration_time", et, "last_updated_time", ct, "secret_id_num_uses",
+        (json_int_t)jint(e, "num_uses"), "secret_id_ttl", (json_int_t)jint(e, "ttl"), "cidr_list",
+        json_object_get(e, "cidr_list"), "token_bound_cidrs",
+        json_object_get(e, "token_bound_cidrs"), "metadata", json_object_get(e, "metadata"));
 }
 
 /* Find the entry for the body's secret_id (or secret_id_accessor) under this role. */
-static int secret_from_body(struct nhid_request *req, struct nhid_response *resp,
-                            bool by_accessor, const char **role_out, char hash[HASH_HEX],
-                            json_t **e)
+static int secret_from_body(struct nhid_request *req, struct nhid_response *resp, bool by_accessor,
+                            const char **role_out, char hash[HASH_HEX], json_t **e)
 {
     static const char *const f1[] = {"secret_id", NULL};
     static const char *const f2[] = {"secret_id_accessor", NULL};
@@ -767,8 +787,7 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
     if (!nhid_cidr_list_allows(json_object_get(role, "secret_id_bound_cidrs"), req->remote_addr) ||
         !nhid_cidr_list_allows(json_object_get(role, "token_bound_cidrs"), req->remote_addr))
         NHID_FAIL(nhid_identity_login_fail(req, resp, "approle", rate_key, iname, DENIED,
-                                           "source address outside the role's bound CIDRs",
-                                           false));
+                                           "source address outside the role's bound CIDRs", false));
     bool bind = json_is_true(json_object_get(role, "bind_secret_id"));
     const char *accessor = NULL;
     if (bind) {
@@ -837,7 +856,7 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
         .meta = meta,
         .ttl = jint(role, "token_ttl"),
         .max_ttl = jint(role, "token_explicit_max_ttl") ? jint(role, "token_explicit_max_ttl")
-                                                       : jint(role, "token_max_ttl"),
+                                                        : jint(role, "token_max_ttl"),
         .period = jint(role, "token_period"),
         .num_uses = jint(role, "token_num_uses"),
     };

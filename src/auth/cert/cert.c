@@ -285,12 +285,29 @@ static int match_role(struct nhid_request *req, const char *want, struct peer_fa
 
 /* ---- roles ------------------------------------------------------------------ */
 
-static const char *const role_fields[] = {
-    "name", "certificate", "allowed_common_names", "allowed_dns_sans", "allowed_email_sans",
-    "allowed_uri_sans", "allowed_spiffe_ids", "allowed_organizational_units",
-    "required_extensions", "display_name", "token_ttl", "token_max_ttl", "token_policies",
-    "policies", "token_bound_cidrs", "token_explicit_max_ttl", "token_no_default_policy",
-    "token_num_uses", "token_period", "token_type", "ttl", "max_ttl", NULL};
+static const char *const role_fields[] = {"name",
+                                          "certificate",
+                                          "allowed_common_names",
+                                          "allowed_dns_sans",
+                                          "allowed_email_sans",
+                                          "allowed_uri_sans",
+                                          "allowed_spiffe_ids",
+                                          "allowed_organizational_units",
+                                          "required_extensions",
+                                          "display_name",
+                                          "token_ttl",
+                                          "token_max_ttl",
+                                          "token_policies",
+                                          "policies",
+                                          "token_bound_cidrs",
+                                          "token_explicit_max_ttl",
+                                          "token_no_default_policy",
+                                          "token_num_uses",
+                                          "token_period",
+                                          "token_type",
+                                          "ttl",
+                                          "max_ttl",
+                                          NULL};
 
 static int list_field(struct nhid_request *req, struct nhid_response *resp, const char *field,
                       json_t **out)
@@ -342,8 +359,9 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
         NHID_TRY(list_field(req, resp, "policies", &pol));
     NHID_TRY(list_field(req, resp, "token_bound_cidrs", &cidrs));
     if (strcmp(ttype, "service") && strcmp(ttype, "default") && *ttype)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"token_type\": only \"service\" tokens are "
-                                             "supported"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"token_type\": only \"service\" tokens are "
+                                  "supported"));
     static const char *const unsupported[] = {"allowed_dns_sans", "allowed_email_sans",
                                               "allowed_organizational_units",
                                               "required_extensions"};
@@ -364,8 +382,9 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
     {
         struct nhid_cidr c;
         if (nhid_cidr_parse(json_string_value(v), &c) < 0)
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"token_bound_cidrs\": \"%.64s\" is not "
-                                                 "a CIDR",
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"token_bound_cidrs\": \"%.64s\" is not "
+                                      "a CIDR",
                                       json_string_value(v)));
     }
     json_array_foreach(uris, i, v)
@@ -378,16 +397,18 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
                                       p));
     }
     if (pem == NULL || *pem == '\0')
-        NHID_FAIL(nhid_resp_error(resp, 400, "missing field \"certificate\" (the trusted CA, "
-                                             "PEM)"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "missing field \"certificate\" (the trusted CA, "
+                                  "PEM)"));
     if (strlen(pem) > NHID_CERT_PEM_MAX)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"certificate\": larger than %d bytes",
                                   NHID_CERT_PEM_MAX));
     int ncerts = 0;
     X509_STORE *st = store_from_pem(pem, &ncerts);
     if (st == NULL)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"certificate\": no PEM certificate could be "
-                                             "parsed"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"certificate\": no PEM certificate could be "
+                                  "parsed"));
     X509_STORE_free(st);
     role = json_pack("{s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:I, s:I, s:I, s:I}", "name", name,
                      "certificate", pem, "display_name", display, "allowed_common_names", cns,
@@ -471,8 +492,8 @@ static int h_role_list(struct nhid_request *req, struct nhid_response *resp)
 
 static json_t *cert_meta(const json_t *role, const struct peer_facts *f)
 {
-    return json_pack("{s:s, s:s, s:s, s:s}", "cert_name", jstr(role, "name"), "common_name",
-                     f->cn, "spiffe_id", f->spiffe, "serial_number", f->serial);
+    return json_pack("{s:s, s:s, s:s, s:s}", "cert_name", jstr(role, "name"), "common_name", f->cn,
+                     "spiffe_id", f->spiffe, "serial_number", f->serial);
 }
 
 static int h_login(struct nhid_request *req, struct nhid_response *resp)
@@ -591,11 +612,11 @@ static int h_self(struct nhid_request *req, struct nhid_response *resp)
     int rc = nhid_identity_get(req->core, req->txn, req->auth.identity, &rec);
     if (rc < 0)
         return nhid_resp_fail(resp, rc, NULL);
-    resp->data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O*, s:b}", "name", req->auth.identity,
-                           "entity_id", req->auth.entity_id, "spiffe_id", jstr(rec, "spiffe_id"),
-                           "state", jstr(rec, "state"), "auth_method",
-                           req->auth.method ? req->auth.method : "", "policies",
-                           req->auth.policies, "mtls", req->mtls);
+    resp->data =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:O*, s:b}", "name", req->auth.identity, "entity_id",
+                  req->auth.entity_id, "spiffe_id", jstr(rec, "spiffe_id"), "state",
+                  jstr(rec, "state"), "auth_method", req->auth.method ? req->auth.method : "",
+                  "policies", req->auth.policies, "mtls", req->mtls);
     json_decref(rec);
     return NHID_OK;
 }

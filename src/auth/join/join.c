@@ -84,8 +84,8 @@ static int h_issue(struct nhid_request *req, struct nhid_response *resp)
     NHID_TRY(nhid_body_only(req, resp, fields));
     NHID_TRY(nhid_body_duration(req, resp, "ttl", NHID_JOIN_TTL_DEFAULT, &ttl));
     if (ttl <= 0 || ttl > NHID_JOIN_TTL_MAX)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"ttl\": use 1s to %dh",
-                                  NHID_JOIN_TTL_MAX / 3600));
+        NHID_FAIL(
+            nhid_resp_error(resp, 400, "field \"ttl\": use 1s to %dh", NHID_JOIN_TTL_MAX / 3600));
     rc = nhid_identity_get(req->core, req->txn, name, &ident);
     if (rc == NHID_ERR_NOT_FOUND)
         NHID_FAIL(nhid_resp_error(resp, 404, "no identity named %s", name));
@@ -142,8 +142,9 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
     if (tok == NULL || *tok == '\0')
         NHID_FAIL(nhid_resp_error(resp, 400, "missing field \"join_token\""));
     if (csr && *csr && req->core->pki_issue_for_identity == NULL)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"csr\": certificate enrollment needs the "
-                                             "PKI engine, which is not enabled"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"csr\": certificate enrollment needs the "
+                                  "PKI engine, which is not enabled"));
     NHID_TRY(nhid_identity_login_precheck(req, resp, "join", RATE_KEY));
     if (strlen(tok) >= NHID_TOKEN_MAX)
         NHID_FAIL(nhid_identity_login_fail(req, resp, "join", RATE_KEY, NULL, DENIED,
@@ -197,15 +198,14 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
     if (csr && *csr) {
         /* The first certificate, in the same transaction: all or nothing. */
         char err[256] = "";
-        rc = req->core->pki_issue_for_identity(req->core, req->txn, name,
-                                               json_string_value(json_object_get(ident,
-                                                                                 "spiffe_id")),
-                                               csr, &cert, err, sizeof(err));
+        rc = req->core->pki_issue_for_identity(
+            req->core, req->txn, name, json_string_value(json_object_get(ident, "spiffe_id")), csr,
+            &cert, err, sizeof(err));
         if (rc < 0) {
             json_decref(resp->auth);
             resp->auth = NULL;
-            NHID_FAIL(nhid_resp_error(resp, rc == NHID_ERR_INVALID ? 400 : 500,
-                                      "field \"csr\": %s", err[0] ? err : nhid_strerror(rc)));
+            NHID_FAIL(nhid_resp_error(resp, rc == NHID_ERR_INVALID ? 400 : 500, "field \"csr\": %s",
+                                      err[0] ? err : nhid_strerror(rc)));
         }
         resp->data = cert;
         cert = NULL;
