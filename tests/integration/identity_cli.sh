@@ -50,6 +50,19 @@ sid=$("$N" write -format=json -f auth/approle/role/web-1/secret-id 2>/dev/null |
 out=$(echo "$sid" | NHID_TOKEN= "$N" approle login -role-id="$rid" -secret-id=- -format=json)
 expect_jq "approle login (secret from stdin)" "$out" '.auth.metadata.identity == "web-1" and .auth.lease_duration == 900'
 
+# a credential used from two networks shows in the report (127.0.0.0/24 and 127.0.1.0/24)
+wtok=$(jq -r .auth.client_token <<<"$out")
+for src in 127.0.0.1 127.0.1.1; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --interface "$src" --cacert "$NHID_CACERT" \
+        -H "X-Vault-Token: $wtok" "$NHID_ADDR/v1/auth/token/lookup-self")
+    expect_eq "token use from $src" "$code" 200
+done
+sleep 2.5 # usage counters are flushed every 2 s
+out2=$("$N" identity report -format=json)
+expect_jq "report: token used from two networks" "$out2" '[.multi_network[] | select(.identity == "web-1" and .type == "token")] | length == 1'
+out2=$("$N" identity read web-1 -format=json)
+expect_jq "last_seen and success count recorded" "$out2" '.data.last_seen != null and .data.auth_success_count >= 1 and .data.last_auth_method == "approle"'
+
 # lifecycle
 out=$("$N" identity suspend web-1 -reason="key leaked")
 expect_contains "identity suspend" "$out" "now suspended"
