@@ -92,7 +92,7 @@ C=(curl -s --cacert "$W/nhid/ca.pem" -H "X-Vault-Token: $TOKEN")
 "${C[@]}" -X POST "$A/v1/identity/machine/bench-1" -d '{"kind":"workload","owner":"bench"}' >/dev/null
 "${C[@]}" -X POST "$A/v1/pki/roles/bench" -d '{"allowed_dns_names":["*.bench.local"]}' >/dev/null
 lua_bodies "$W/nhid.lua" '{csr:$c, spiffe_id:"spiffe://nhid.local/workload/bench-1", alt_names:"a.bench.local"}'
-check=$("${C[@]}" -X POST "$A/v1/pki/sign/bench" -d "$(sed -n 2p "$W/nhid.lua" | sed 's/^bodies\[2\] = \[==\[//; s/\]==\]$//')" | jq -r '.data.serial_number // .errors[0]')
+check=$("${C[@]}" -X POST "$A/v1/pki/sign/bench" -d "$(jq -c -n --rawfile c "$W/csr/1.csr" '{csr:$c, spiffe_id:"spiffe://nhid.local/workload/bench-1", alt_names:"a.bench.local"}')" | jq -r '.data.serial_number // .errors[0]')
 echo "nhid check request: $check"
 read -r n_rps n_p50 n_p99 n_err < <(run_wrk "$A/v1/pki/sign/bench" "$W/nhid.lua" -H "X-Vault-Token: $TOKEN")
 certs=$("${C[@]}" "$A/v1/pki/certs?list=true" | jq '.data.keys | length')

@@ -801,8 +801,13 @@ static int h_renew(struct nhid_request *req, struct nhid_response *resp)
                                              "certificate"));
     if (st == NULL || !st->ready)
         NHID_FAIL(NHID_ERR_SEALED);
+    /* The issuer pointer is used only under the lock (seal frees issuers). */
     pthread_rwlock_rdlock(&st->lock);
     struct pki_issuer *is = pki_issuer_of(st, peer);
+    const ASN1_INTEGER *sn = X509_get0_serialNumber(peer);
+    struct pki_revoked rv;
+    bool revoked = is && sn->length <= PKI_SERIAL_MAX &&
+                   pki_is_revoked(st, is, sn->data, (size_t)sn->length, &rv);
     pthread_rwlock_unlock(&st->lock);
     if (is == NULL)
         NHID_FAIL(nhid_resp_error(resp, 403, "permission denied: the client certificate was not "
@@ -811,11 +816,9 @@ static int h_renew(struct nhid_request *req, struct nhid_response *resp)
     if (asn1_unix(X509_get0_notAfter(peer)) <= now || asn1_unix(X509_get0_notBefore(peer)) > now)
         NHID_FAIL(nhid_resp_error(resp, 403, "permission denied: the client certificate is not "
                                              "valid now (expired?)"));
-    const ASN1_INTEGER *sn = X509_get0_serialNumber(peer);
     if (sn->length > PKI_SERIAL_MAX)
         NHID_FAIL(nhid_resp_error(resp, 403, "permission denied: unknown certificate"));
-    struct pki_revoked rv;
-    if (pki_is_revoked(st, is, sn->data, (size_t)sn->length, &rv))
+    if (revoked)
         NHID_FAIL(nhid_resp_error(resp, 403, "permission denied: the client certificate is "
                                              "revoked"));
     pki_serial_hex(sn->data, (size_t)sn->length, hex);

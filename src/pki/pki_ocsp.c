@@ -152,9 +152,27 @@ static enum cert_status lookup(struct nhid_request *req, struct pki_state *st,
     }
     snprintf(key, sizeof(key), "pki/cert/%s", hex);
     /* Known serial (full or compact no_store record): good. Never issued by us: unknown. */
-    if (req->txn && nhid_txn_get_with(req->txn, key, exists_cb, NULL) == NHID_ERR_NOT_FOUND)
-        return ST_UNKNOWN;
-    return ST_GOOD;
+    json_t *rec = NULL;
+    if (req->txn == NULL || nhid_core_load_json(req->core, req->txn, key, &rec) < 0)
+        return req->txn && nhid_txn_get_with(req->txn, key, exists_cb, NULL) == NHID_OK
+                   ? ST_GOOD
+                   : ST_UNKNOWN;
+    /*
+     * A suspended (quarantined) identity's certificates answer revoked with
+     * reason certificateHold (RFC 5280 §5.3.1: reversible): the identity gate
+     * is in memory, so a suspension shows here at once and a resume undoes it.
+     */
+    enum cert_status status = ST_GOOD;
+    char msg[160];
+    const char *entity = pki_jstr(rec, "entity_id");
+    if (req->core->identity_gate && *entity &&
+        req->core->identity_gate(req->core, entity, msg, sizeof(msg)) < 0) {
+        rv->revoked_at = nhid_now();
+        rv->reason = PKI_REASON_CERTIFICATE_HOLD;
+        status = ST_REVOKED;
+    }
+    json_decref(rec);
+    return status;
 }
 
 static int respond(struct nhid_request *req, struct nhid_response *resp, const uint8_t *in,

@@ -238,6 +238,18 @@ api POST pki/root/generate/internal '{"common_name":"rotation root"}'
 NHID_TOKEN= api GET spiffe/bundle
 expect_cmd "bundle: spiffe_sequence increases on change" test "$(jq .spiffe_sequence <<<"$BODY")" -gt "$seq1"
 
+# ---- lifecycle: suspension puts certificates on hold (OCSP), resume lifts it --------------------
+api POST pki/issue/web '{"spiffe_id":"spiffe://nhid.local/workload/web-2"}'
+jq -r .data.certificate <<<"$BODY" >"$W/w2.pem"
+api POST identity/machine/web-2/suspend '{"reason":"anomaly"}'
+expect_eq "suspend web-2" "$STATUS" 200
+out=$(openssl ocsp -issuer "$W/ca.pem" -cert "$W/w2.pem" -url "$NHID_ADDR/v1/pki/ocsp" -CAfile "$W/ca.pem" 2>&1)
+expect_contains "OCSP: suspended identity's certificate revoked" "$out" "w2.pem: revoked"
+expect_contains "OCSP: reason certificateHold" "$out" "certificateHold"
+api POST identity/machine/web-2/resume '{"reason":"cleared"}'
+out=$(openssl ocsp -issuer "$W/ca.pem" -cert "$W/w2.pem" -url "$NHID_ADDR/v1/pki/ocsp" -CAfile "$W/ca.pem" 2>&1)
+expect_contains "OCSP: good again after resume" "$out" "w2.pem: good"
+
 # ---- lifecycle: decommission revokes the identity's certificates -------------------------------
 api POST identity/machine/web-1/decommission '{"reason":"test"}'
 expect_eq "decommission web-1" "$STATUS" 200
