@@ -391,10 +391,11 @@ static int parse_labels(struct nhid_request *req, struct nhid_response *resp, js
             const char *s = json_string_value(x);
             const char *eq = strchr(s, '=');
             if (eq == NULL) {
+                /* report before releasing: s belongs to list */
+                rc = nhid_resp_error(resp, 400, "field \"labels\": \"%.64s\" is not key=value", s);
                 json_decref(list);
                 json_decref(labels);
-                return nhid_resp_error(resp, 400, "field \"labels\": \"%.64s\" is not key=value",
-                                       s);
+                return rc;
             }
             char k[128];
             snprintf(k, sizeof(k), "%.*s", (int)(eq - s < 127 ? eq - s : 127), s);
@@ -415,11 +416,13 @@ static int parse_labels(struct nhid_request *req, struct nhid_response *resp, js
     json_object_foreach(labels, k, x)
     {
         if (!label_part_ok(k, 63) || !label_part_ok(json_string_value(x), 127)) {
+            /* report before releasing: k and x belong to labels */
+            int rc = nhid_resp_error(resp, 400,
+                                     "field \"labels\": \"%.64s=%.64s\": keys (≤ 63) and values "
+                                     "(≤ 127) use letters, digits, '.', '_', '-', ':'",
+                                     k, json_string_value(x));
             json_decref(labels);
-            return nhid_resp_error(resp, 400,
-                                   "field \"labels\": \"%.64s=%.64s\": keys (≤ 63) and values (≤ "
-                                   "127) use letters, digits, '.', '_', '-', ':'",
-                                   k, json_string_value(x));
+            return rc;
         }
     }
     *out = labels;
