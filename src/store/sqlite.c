@@ -238,6 +238,12 @@ static int conn_open(struct nhid_store *st, bool writer, struct conn **out)
         NHID_TRY(exec_simple(c->db, st->durable ? "PRAGMA synchronous = FULL"
                                                 : "PRAGMA synchronous = NORMAL"));
         NHID_TRY(exec_simple(c->db, "PRAGMA journal_size_limit = 67108864"));
+        /*
+         * Checkpoint every ~40 MiB of WAL rather than SQLite's 4 MiB: a page
+         * rewritten by many commits is copied back once, and the writer
+         * pauses for checkpoints a tenth as often.
+         */
+        NHID_TRY(exec_simple(c->db, "PRAGMA wal_autocheckpoint = 10000"));
         NHID_TRY(exec_simple(c->db, "CREATE TABLE IF NOT EXISTS kv("
                                     "key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL"
                                     ") WITHOUT ROWID"));
