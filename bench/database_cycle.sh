@@ -3,7 +3,7 @@
 # cycles per second against a throwaway cluster (tests/integration/pg_lib.sh)
 # and a dev server (durable SQLite store, audit device enabled).
 #
-#   NHID_BIN=build/nhid bench/database_cycle.sh [SECONDS] [CLIENTS]
+#   NHID_BIN=build/nhid bench/database_cycle.sh [SECONDS] [CLIENTS (32)]
 #
 # Each client (a keep-alive HTTPS connection) loops: GET database/creds/ro
 # (CREATE ROLE + durable lease) then PUT sys/leases/revoke (DROP ROLE +
@@ -14,10 +14,12 @@ NHID_SOURCE_DIR=${NHID_SOURCE_DIR:-$(cd "$HERE/.." && pwd)}
 source "$NHID_SOURCE_DIR/tests/integration/lib.sh"
 source "$NHID_SOURCE_DIR/tests/integration/pg_lib.sh"
 SECS=${1:-10}
-CLIENTS=${2:-8}
+CLIENTS=${2:-32}
 
 pg_start || exit 1
-nhid_start_dev bench -threads "${NHID_BENCH_THREADS:-16}" || exit 1
+# The server runs with its default event loops (one per core); blocking
+# database calls run on its worker pool.
+nhid_start_dev bench ${NHID_BENCH_THREADS:+-threads "$NHID_BENCH_THREADS"} || exit 1
 api PUT sys/audit/file "{\"type\":\"file\",\"options\":{\"file_path\":\"$T/audit.log\"}}"
 [[ $STATUS == 204 ]] || { echo "audit enable failed: $BODY"; exit 1; }
 Q="'"
