@@ -444,13 +444,21 @@ void http_loop_post(struct http_loop *l, struct pending *p)
 {
     pthread_mutex_lock(&l->qlock);
     p->next = NULL;
+    /*
+     * Wake the loop only when the queue goes from empty to non-empty:
+     * wake_cb takes the whole queue under the lock, so a non-empty queue
+     * means a wake-up is already on its way. Under load this turns one
+     * wake-up per completion into one per batch.
+     */
+    bool was_empty = l->q_head == NULL;
     if (l->q_tail)
         l->q_tail->next = p;
     else
         l->q_head = p;
     l->q_tail = p;
     pthread_mutex_unlock(&l->qlock);
-    event_active(l->wake, EV_READ, 0);
+    if (was_empty)
+        event_active(l->wake, EV_READ, 0);
 }
 
 static void wake_cb(evutil_socket_t fd, short what, void *arg)
