@@ -23,7 +23,7 @@
 
 #define PKI_MOD "pki"
 #define PKI_ISSUERS_MAX 16
-#define PKI_SERIAL_LEN 16          /* bytes: 127 bits of entropy (top bit clear) */
+#define PKI_SERIAL_LEN 16          /* bytes: 0x01, 48-bit time in ms, 72 random bits */
 #define PKI_SERIAL_MAX 20          /* RFC 5280 §4.1.2.2: at most 20 octets */
 #define PKI_CSR_MAX (16u * 1024u)  /* bytes of a PEM CSR */
 #define PKI_OCSP_REQ_MAX (16u * 1024u)

@@ -7,7 +7,7 @@
  * Profile (SPIFFE X509-SVID §4, §5; RFC 5280): exactly one URI SAN (the
  * SPIFFE ID), basicConstraints cA=false, keyUsage critical
  * digitalSignature (+keyEncipherment for RSA), extendedKeyUsage
- * serverAuth+clientAuth, SKI and AKI, a 127-bit random serial, CRL
+ * serverAuth+clientAuth, SKI and AKI, a serial with 72 random bits, CRL
  * distribution point and OCSP AIA pointing at nhid.
  */
 #include <arpa/inet.h>
