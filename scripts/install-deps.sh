@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake pkg-config libssl-dev libevent-dev
             libpq-dev)
 test_pkgs=(libcmocka-dev curl openssl python3 python3-hvac postgresql
            clang libclang-rt-14-dev nodejs sqlite3 jq)
-bench_pkgs=(wrk nginx)
+bench_pkgs=(wrk nginx golang-cfssl)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;

@@ -28,8 +28,8 @@
 #define CRED_TYPE "db-login"
 
 static const char *const default_revocation[] = {
-    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}' AND pid "
-    "<> pg_backend_pid();",
+    ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}' AND pid "
+     "<> pg_backend_pid();"),
     "REASSIGN OWNED BY \"{{name}}\" TO CURRENT_USER;",
     "DROP OWNED BY \"{{name}}\";",
     "DROP ROLE IF EXISTS \"{{name}}\";",

@@ -231,8 +231,14 @@ int nhid_path_normalize(const char *raw, size_t rawlen, char *out, size_t outlen
             c = hi << 4 | lo;
             i += 2;
             if (c == '/') {
-                snprintf(errbuf, errlen, "path: encoded \"/\" (%%2F) is not allowed");
-                return NHID_ERR_INVALID;
+                /* Kept encoded: a separator only ever comes from a literal '/'. */
+                if (o + 3 >= outlen) {
+                    snprintf(errbuf, errlen, "path: longer than %zu bytes", outlen - 1);
+                    return NHID_ERR_TOO_LARGE;
+                }
+                memcpy(out + o, "%2F", 3);
+                o += 3;
+                continue;
             }
         }
         if (c < 0x20 || c == 0x7f) {

@@ -63,6 +63,12 @@ enum nhid_route_flags {
      * what it wrote. It opens its own read transactions if it needs any.
      */
     NHID_ROUTE_ADMIN = 1 << 7,
+    /*
+     * The path may carry an encoded "/" (%2F), left encoded in the route
+     * parameter for the handler to decode (OCSP GET, RFC 6960 §A.1, puts
+     * base64 in the path). Other routes refuse %2F with 400.
+     */
+    NHID_ROUTE_ENCODED_SLASH = 1 << 8,
 };
 
 #define NHID_ROUTE_PARAMS_MAX 8
@@ -361,10 +367,12 @@ const struct nhid_route *nhid_router_match(const struct nhid_router *r, const ch
 void nhid_request_clear_params(struct nhid_request *req);
 
 /*
- * Validate and normalise a request path (after "/v1/"): percent-decoding,
- * no control characters, no "." or ".." segments, no empty segments
- * (a single trailing "/" is kept: Vault uses it for LIST). Writes the
- * decoded path to out. On error a message naming the problem.
+ * Validate and normalise a request path (after "/v1/"): percent-decoding
+ * (except %2F, which stays encoded so it never becomes a separator; see
+ * NHID_ROUTE_ENCODED_SLASH), no control characters, no "." or ".."
+ * segments, no empty segments (a single trailing "/" is kept: Vault uses
+ * it for LIST). Writes the decoded path to out. On error a message naming
+ * the problem.
  */
 NHID_MUST_CHECK int nhid_path_normalize(const char *raw, size_t rawlen, char *out, size_t outlen,
                                         char *errbuf, size_t errlen);

@@ -663,6 +663,11 @@ void http_pipeline_dispatch(struct conn *c, char *body, size_t body_len)
         finish(p);
         return;
     }
+    if (!(p->route->flags & NHID_ROUTE_ENCODED_SLASH) && strstr(p->path, "%2F") != NULL) {
+        nhid_resp_error(&p->resp, 400, "path: encoded \"/\" (%%2F) is not allowed");
+        finish(p);
+        return;
+    }
     run(p);
 }
 

@@ -319,11 +319,28 @@ out:
 
 static int h_ocsp_get(struct nhid_request *req, struct nhid_response *resp)
 {
-    const char *b64 = nhid_req_param(req, "req");
+    const char *param = nhid_req_param(req, "req");
     uint8_t *der = NULL;
     size_t len = 0;
-    if (b64 == NULL || strlen(b64) > PKI_OCSP_REQ_MAX * 2 ||
-        nhid_base64_decode(b64, strlen(b64), &der, &len) < 0)
+    if (param == NULL || strlen(param) > PKI_OCSP_REQ_MAX * 2)
+        return status_only(resp, 1);
+    /* RFC 6960 §A.1: the base64 is URL-encoded, so its '/' arrives as %2F. */
+    char *b64 = malloc(strlen(param) + 1);
+    if (b64 == NULL)
+        return NHID_ERR_NOMEM;
+    size_t o = 0;
+    for (const char *c = param; *c; c++) {
+        if (c[0] == '%' && c[1] == '2' && (c[2] == 'F' || c[2] == 'f')) {
+            b64[o++] = '/';
+            c += 2;
+        } else {
+            b64[o++] = *c;
+        }
+    }
+    b64[o] = '\0';
+    int drc = nhid_base64_decode(b64, o, &der, &len);
+    free(b64);
+    if (drc < 0)
         return status_only(resp, 1);
     int rc = respond(req, resp, der, len);
     free(der);
@@ -338,8 +355,8 @@ static int h_ocsp_post(struct nhid_request *req, struct nhid_response *resp)
 const struct nhid_route pki_ocsp_routes[] = {
     {"pki/ocsp", NHID_M_POST, NHID_ROUTE_UNAUTH | NHID_ROUTE_RAW_BODY | NHID_ROUTE_NO_AUDIT_DATA,
      h_ocsp_post, "read"},
-    {"pki/ocsp/*req", NHID_M_GET, NHID_ROUTE_UNAUTH | NHID_ROUTE_NO_AUDIT_DATA, h_ocsp_get,
-     "read"},
+    {"pki/ocsp/*req", NHID_M_GET,
+     NHID_ROUTE_UNAUTH | NHID_ROUTE_NO_AUDIT_DATA | NHID_ROUTE_ENCODED_SLASH, h_ocsp_get, "read"},
 };
 const size_t pki_n_ocsp_routes = NHID_ARRAY_LEN(pki_ocsp_routes);
 _Static_assert(NHID_ARRAY_LEN(pki_ocsp_routes) == PKI_N_OCSP_ROUTES, "update PKI_N_OCSP_ROUTES in pki_internal.h");

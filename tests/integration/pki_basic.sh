@@ -180,13 +180,23 @@ out=$(openssl ocsp -issuer "$W/ca.pem" -cert "$W/c1.pem" -url "$NHID_ADDR/v1/pki
 expect_contains "OCSP: revoked" "$out" "c1.pem: revoked"
 expect_contains "OCSP: reason" "$out" "Reason: keyCompromise"
 expect_contains "OCSP: revocation time" "$out" "Revocation Time:"
-# GET form (RFC 6960 §A.1). nhid's HTTP layer refuses an encoded "/" (%2F) in
-# paths, so the base64 keeps its "/" as is (the route takes the rest of the path).
+# GET form (RFC 6960 §A.1): the URL-encoded base64 of the request. Its "/"
+# arrives as %2F (the OCSP route alone accepts it), or raw.
 openssl ocsp -issuer "$W/ca.pem" -cert "$W/c1.pem" -reqout "$W/oreq.der" -no_nonce >/dev/null 2>&1
 b=$(base64 -w0 "$W/oreq.der" | sed 's/+/%2B/g; s/=/%3D/g')
 curl -s --cacert "$NHID_CACERT" "$NHID_ADDR/v1/pki/ocsp/$b" -o "$W/oresp.der"
 out=$(openssl ocsp -respin "$W/oresp.der" -issuer "$W/ca.pem" -cert "$W/c1.pem" -CAfile "$W/ca.pem" 2>&1)
 expect_contains "OCSP GET: revoked" "$out" "c1.pem: revoked"
+# A request whose base64 holds a "/" (loop over nonces until one does), fully URL-encoded.
+for _ in $(seq 1 64); do
+    openssl ocsp -issuer "$W/ca.pem" -cert "$W/c1.pem" -reqout "$W/oreq2.der" >/dev/null 2>&1
+    base64 -w0 "$W/oreq2.der" | grep -q / && break
+done
+b=$(base64 -w0 "$W/oreq2.der" | sed 's|/|%2F|g; s/+/%2B/g; s/=/%3D/g')
+expect_contains "the encoded request carries %2F" "$b" "%2F"
+curl -s --cacert "$NHID_CACERT" "$NHID_ADDR/v1/pki/ocsp/$b" -o "$W/oresp2.der"
+out=$(openssl ocsp -respin "$W/oresp2.der" -resp_text -CAfile "$W/ca.pem" 2>&1)
+expect_contains "OCSP GET with %2F-encoded base64: revoked" "$out" "Cert Status: revoked"
 # Unknown serial: a certificate from another CA with the same issuer name is not ours.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=nhid test root" \
     -keyout "$W/fake-ca.key" -out "$W/fake-ca.pem" -days 1 2>/dev/null
