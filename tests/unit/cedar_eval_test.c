@@ -321,8 +321,8 @@ static void test_entities_json_errors(void **state)
         "[{\"uid\":{\"type\":\"A\",\"id\":\"x\"},\"bogus\":1}]",
         "[",
         /* a parent cycle is rejected, like the reference implementation */
-        "[{\"uid\":{\"type\":\"A\",\"id\":\"x\"},\"parents\":[{\"type\":\"A\",\"id\":\"y\"}]},"
-        "{\"uid\":{\"type\":\"A\",\"id\":\"y\"},\"parents\":[{\"type\":\"A\",\"id\":\"x\"}]}]",
+        ("[{\"uid\":{\"type\":\"A\",\"id\":\"x\"},\"parents\":[{\"type\":\"A\",\"id\":\"y\"}]},"
+         "{\"uid\":{\"type\":\"A\",\"id\":\"y\"},\"parents\":[{\"type\":\"A\",\"id\":\"x\"}]}]"),
     };
     for (size_t i = 0; i < NHID_ARRAY_LEN(bad); i++) {
         err[0] = '\0';
