@@ -231,6 +231,8 @@ t.eq("a decommissioned identity can be deleted", st, 204)
 
 # ---- report ----------------------------------------------------------------------
 api("POST", "identity/machine/dev-05/suspend", {"reason": "lost device"})
+# stale_days=0 means "not seen since before now" (whole seconds): let a second pass.
+time.sleep(1.1)
 st, body, _ = api("GET", "identity/report?stale_days=0&expiring_days=1")
 t.eq("report", st, 200)
 d = body["data"]
