@@ -465,3 +465,11 @@ int nhid_base64_decode(const char *in, size_t inlen, uint8_t **out, size_t *outl
     *outlen = o;
     return NHID_OK;
 }
+
+void nhid_secret_hash_hex(const uint8_t key[32], const char *secret, char out[65])
+{
+    uint8_t mac[NHID_SHA256_LEN];
+    nhid_hmac_sha256(key, 32, secret, strlen(secret), mac);
+    nhid_hex_encode(mac, sizeof(mac), out);
+    nhid_wipe(mac, sizeof(mac));
+}

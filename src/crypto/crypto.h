@@ -34,6 +34,12 @@ NHID_MUST_CHECK int nhid_random_token(const char *prefix, char out[NHID_TOKEN_MA
 NHID_MUST_CHECK int nhid_uuid(char out[37]);
 
 void nhid_sha256(const void *data, size_t len, uint8_t out[NHID_SHA256_LEN]);
+/*
+ * How machine secrets (tokens, secret IDs, join tokens) are stored: the
+ * HMAC-SHA256 of the secret under a 32-byte key, as 64 lower-case hex
+ * characters. High-entropy secrets need no slow KDF (DESIGN.md).
+ */
+void nhid_secret_hash_hex(const uint8_t key[32], const char *secret, char out[65]);
 void nhid_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t len,
                       uint8_t out[NHID_SHA256_LEN]);
 

@@ -39,17 +39,6 @@ static const char default_rotation[] = "ALTER ROLE \"{{name}}\" WITH PASSWORD '{
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static int64_t jint(const json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
-static const char *jstr(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 static bool name_ok(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -285,9 +274,9 @@ static int conninfo(const json_t *cfg, char **out, char *err, size_t errlen)
     int rc = NHID_OK;
     char user[256] = "", pass[512] = "";
     char *url = NULL;
-    const char *tmpl = jstr(cfg, "connection_url");
-    NHID_TRY(url_encode(jstr(cfg, "username"), user, sizeof(user)));
-    NHID_TRY(url_encode(jstr(cfg, "password"), pass, sizeof(pass)));
+    const char *tmpl = nhid_json_str(cfg, "connection_url");
+    NHID_TRY(url_encode(nhid_json_str(cfg, "username"), user, sizeof(user)));
+    NHID_TRY(url_encode(nhid_json_str(cfg, "password"), pass, sizeof(pass)));
     size_t cap = strlen(tmpl) + strlen(user) * 4 + strlen(pass) * 4 + 64;
     url = malloc(cap);
     NHID_CHECK_ALLOC(url);
@@ -333,7 +322,7 @@ out:
 /* A connection for config `name` (cfg loaded): an idle pooled one or a new one. */
 static int conn_get(const char *name, const json_t *cfg, PGconn **out, char *err, size_t errlen)
 {
-    int64_t gen = jint(cfg, "gen");
+    int64_t gen = nhid_json_int(cfg, "gen");
     pthread_mutex_lock(&g_db.lock);
     struct pool *p = pool_find(name, true);
     if (p && p->gen != gen) {
@@ -360,7 +349,7 @@ static int conn_get(const char *name, const json_t *cfg, PGconn **out, char *err
     if (PQstatus(c) != CONNECTION_OK) {
         snprintf(err, errlen, "cannot connect to database \"%s\": %s", name, PQerrorMessage(c));
         err[strcspn(err, "\n")] = '\0';
-        scrub(err, errlen, jstr(cfg, "password"));
+        scrub(err, errlen, nhid_json_str(cfg, "password"));
         PQfinish(c);
         return NHID_ERR_UPSTREAM;
     }
@@ -379,7 +368,7 @@ static void conn_put(const char *name, const json_t *cfg, PGconn *c)
     }
     pthread_mutex_lock(&g_db.lock);
     struct pool *p = pool_find(name, true);
-    if (p && p->gen == jint(cfg, "gen") && p->n_idle < NHID_DB_POOL_IDLE_MAX) {
+    if (p && p->gen == nhid_json_int(cfg, "gen") && p->n_idle < NHID_DB_POOL_IDLE_MAX) {
         p->idle[p->n_idle++] = c;
         c = NULL;
     }
@@ -745,8 +734,8 @@ static int h_config_read(struct nhid_request *req, struct nhid_response *resp)
     /* Never the password (as Vault). */
     resp->data = json_pack(
         "{s:s, s:{s:o, s:s, s:s}, s:O, s:O, s:b, s:s, s:s}", "plugin_name",
-        jstr(cfg, "plugin_name"), "connection_details", "connection_url",
-        redacted_url(jstr(cfg, "connection_url")), "username", jstr(cfg, "username"),
+        nhid_json_str(cfg, "plugin_name"), "connection_details", "connection_url",
+        redacted_url(nhid_json_str(cfg, "connection_url")), "username", nhid_json_str(cfg, "username"),
         "password_authentication", "scram-sha-256", "allowed_roles",
         json_object_get(cfg, "allowed_roles"), "root_credentials_rotate_statements",
         json_object_get(cfg, "root_rotation_statements"), "verify_connection",
@@ -778,12 +767,12 @@ static int h_config_write(struct nhid_request *req, struct nhid_response *resp)
     const char *plugin, *url, *user, *pass;
     bool verify;
     NHID_TRY(nhid_body_string(req, resp, "plugin_name",
-                              old ? jstr(old, "plugin_name") : "postgresql-database-plugin",
+                              old ? nhid_json_str(old, "plugin_name") : "postgresql-database-plugin",
                               &plugin));
-    NHID_TRY(nhid_body_string(req, resp, "connection_url", old ? jstr(old, "connection_url") : NULL,
+    NHID_TRY(nhid_body_string(req, resp, "connection_url", old ? nhid_json_str(old, "connection_url") : NULL,
                               &url));
-    NHID_TRY(nhid_body_string(req, resp, "username", old ? jstr(old, "username") : "", &user));
-    NHID_TRY(nhid_body_string(req, resp, "password", old ? jstr(old, "password") : "", &pass));
+    NHID_TRY(nhid_body_string(req, resp, "username", old ? nhid_json_str(old, "username") : "", &user));
+    NHID_TRY(nhid_body_string(req, resp, "password", old ? nhid_json_str(old, "password") : "", &pass));
     NHID_TRY(nhid_body_bool(req, resp, "verify_connection", true, &verify));
     if (strcmp(plugin, "postgresql-database-plugin") != 0 && strcmp(plugin, "postgresql") != 0)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"plugin_name\": \"%.64s\" is not supported "
@@ -819,7 +808,7 @@ static int h_config_write(struct nhid_request *req, struct nhid_response *resp)
                     "postgresql-database-plugin", "connection_url", url, "username", user,
                     "password", pass, "allowed_roles", roles, "root_rotation_statements", rot,
                     "verify_connection", verify, "gen",
-                    (json_int_t)(old ? jint(old, "gen") + 1 : 1));
+                    (json_int_t)(old ? nhid_json_int(old, "gen") + 1 : 1));
     NHID_CHECK_ALLOC(cfg);
     if (verify) {
         rc = conn_get(name, cfg, &c, err, sizeof(err));
@@ -882,7 +871,7 @@ static int h_rotate_root(struct nhid_request *req, struct nhid_response *resp)
     if (rc == NHID_ERR_NOT_FOUND)
         NHID_FAIL(nhid_resp_error(resp, 404, "no database config named \"%s\"", name));
     NHID_TRY(rc);
-    if (!username_ok(jstr(cfg, "username")))
+    if (!username_ok(nhid_json_str(cfg, "username")))
         NHID_FAIL(nhid_resp_error(resp, 400, "config \"%s\" has no root username to rotate",
                                   name));
     NHID_TRY(nhid_database_password(pw));
@@ -899,7 +888,7 @@ static int h_rotate_root(struct nhid_request *req, struct nhid_response *resp)
     static const char *const def[] = {default_rotation};
     struct stmt_list l = {"root_rotation_statements",
                           json_array_size(stmts) ? stmts : NULL, def, 1};
-    struct nhid_db_vars v = {jstr(cfg, "username"), pw, NULL};
+    struct nhid_db_vars v = {nhid_json_str(cfg, "username"), pw, NULL};
     rc = run_lists(c, &l, 1, &v, true, err, sizeof(err));
     if (rc < 0) {
         json_object_del(cfg, "pending_password");
@@ -910,7 +899,7 @@ static int h_rotate_root(struct nhid_request *req, struct nhid_response *resp)
     }
     json_object_del(cfg, "pending_password");
     json_object_set_new(cfg, "password", json_string(pw));
-    json_object_set_new(cfg, "gen", json_integer(jint(cfg, "gen") + 1));
+    json_object_set_new(cfg, "gen", json_integer(nhid_json_int(cfg, "gen") + 1));
     json_object_set_new(cfg, "root_rotated", json_integer(nhid_now()));
     s.n = 0;
     op_put(&s, key, cfg);
@@ -943,13 +932,13 @@ static int h_role_read(struct nhid_request *req, struct nhid_response *resp)
     if (rc < 0)
         return nhid_resp_fail(resp, rc, NULL);
     resp->data = json_pack("{s:s, s:O, s:O, s:O, s:O, s:I, s:I, s:s}", "db_name",
-                           jstr(r, "db_name"), "creation_statements",
+                           nhid_json_str(r, "db_name"), "creation_statements",
                            json_object_get(r, "creation_statements"), "revocation_statements",
                            json_object_get(r, "revocation_statements"), "renew_statements",
                            json_object_get(r, "renew_statements"), "rollback_statements",
                            json_object_get(r, "rollback_statements"), "default_ttl",
-                           (json_int_t)jint(r, "default_ttl"), "max_ttl",
-                           (json_int_t)jint(r, "max_ttl"), "credential_type", "password");
+                           (json_int_t)nhid_json_int(r, "default_ttl"), "max_ttl",
+                           (json_int_t)nhid_json_int(r, "max_ttl"), "credential_type", "password");
     json_decref(r);
     return resp->data ? NHID_OK : NHID_ERR_NOMEM;
 }
@@ -1148,10 +1137,10 @@ out:
 static int lease_revoke(struct nhid_core *core, const json_t *lease, char *err, size_t errlen)
 {
     const json_t *d = json_object_get(lease, "data");
-    const char *user = jstr(d, "username");
+    const char *user = nhid_json_str(d, "username");
     if (!username_ok(user))
         return NHID_OK; /* nothing we could have created */
-    return drop_login(core, jstr(d, "db_name"), jstr(d, "role"), user, err, errlen);
+    return drop_login(core, nhid_json_str(d, "db_name"), nhid_json_str(d, "role"), user, err, errlen);
 }
 
 static int lease_renew(struct nhid_core *core, const json_t *lease, int64_t new_expire, char *err,
@@ -1161,14 +1150,14 @@ static int lease_renew(struct nhid_core *core, const json_t *lease, int64_t new_
     const json_t *d = json_object_get(lease, "data");
     json_t *cfg = NULL, *r = NULL;
     PGconn *c = NULL;
-    const char *db = jstr(d, "db_name");
+    const char *db = nhid_json_str(d, "db_name");
     rc = load(core, NULL, "config", db, &cfg);
     if (rc == NHID_ERR_NOT_FOUND) {
         snprintf(err, errlen, "database config \"%s\" no longer exists", db);
         NHID_FAIL(NHID_ERR_UNAVAILABLE);
     }
     NHID_TRY(rc);
-    rc = load(core, NULL, "role", jstr(d, "role"), &r);
+    rc = load(core, NULL, "role", nhid_json_str(d, "role"), &r);
     if (rc == NHID_ERR_NOT_FOUND)
         rc = NHID_OK;
     NHID_TRY(rc);
@@ -1178,7 +1167,7 @@ static int lease_renew(struct nhid_core *core, const json_t *lease, int64_t new_
     const json_t *ns = r ? json_object_get(r, "renew_statements") : NULL;
     static const char *const def[] = {default_renew};
     struct stmt_list l = {"renew_statements", json_array_size(ns) ? ns : NULL, def, 1};
-    struct nhid_db_vars v = {jstr(d, "username"), NULL, exp};
+    struct nhid_db_vars v = {nhid_json_str(d, "username"), NULL, exp};
     rc = run_lists_joined(c, &l, 1, &v, err, errlen);
     if (rc == NHID_ERR_INVALID)
         rc = NHID_ERR_UPSTREAM;
@@ -1213,7 +1202,7 @@ static int h_creds(struct nhid_request *req, struct nhid_response *resp)
     if (rc == NHID_ERR_NOT_FOUND)
         NHID_FAIL(nhid_resp_error(resp, 400, "unknown role: %s", name));
     NHID_TRY(rc);
-    db = jstr(role, "db_name");
+    db = nhid_json_str(role, "db_name");
     rc = load(req->core, NULL, "config", db, &cfg);
     if (rc == NHID_ERR_NOT_FOUND)
         NHID_FAIL(nhid_resp_error(resp, 400, "role %s: database config \"%s\" does not exist",
@@ -1222,8 +1211,8 @@ static int h_creds(struct nhid_request *req, struct nhid_response *resp)
     if (!role_allowed(cfg, name))
         NHID_FAIL(nhid_resp_error(resp, 400, "role %s is not allowed by database config \"%s\" "
                                              "(add it to allowed_roles)", name, db));
-    int64_t ttl = jint(role, "default_ttl") ? jint(role, "default_ttl") : DEFAULT_TTL;
-    int64_t max_ttl = jint(role, "max_ttl") ? jint(role, "max_ttl") : DEFAULT_MAX_TTL;
+    int64_t ttl = nhid_json_int(role, "default_ttl") ? nhid_json_int(role, "default_ttl") : DEFAULT_TTL;
+    int64_t max_ttl = nhid_json_int(role, "max_ttl") ? nhid_json_int(role, "max_ttl") : DEFAULT_MAX_TTL;
     if (ttl > max_ttl)
         ttl = max_ttl;
     int64_t now = nhid_now();
@@ -1309,9 +1298,9 @@ static int static_rotate(struct nhid_core *core, const char *name, char *err, si
         snprintf(err, errlen, "static role %s: %s", name, nhid_strerror(rc));
         return rc;
     }
-    db = jstr(sr, "db_name");
+    db = nhid_json_str(sr, "db_name");
     key_of(key, sizeof(key), "static-role", name);
-    key_due(due, sizeof(due), jint(sr, "next_rotation"), name);
+    key_due(due, sizeof(due), nhid_json_int(sr, "next_rotation"), name);
     rc = load(core, NULL, "config", db, &cfg);
     if (rc == NHID_ERR_NOT_FOUND)
         snprintf(err, errlen, "database config \"%s\" does not exist", db);
@@ -1328,13 +1317,13 @@ static int static_rotate(struct nhid_core *core, const char *name, char *err, si
         const json_t *st = json_object_get(sr, "rotation_statements");
         static const char *const def[] = {default_rotation};
         struct stmt_list l = {"rotation_statements", json_array_size(st) ? st : NULL, def, 1};
-        struct nhid_db_vars v = {jstr(sr, "username"), pw, NULL};
+        struct nhid_db_vars v = {nhid_json_str(sr, "username"), pw, NULL};
         rc = run_lists(c, &l, 1, &v, true, err, errlen);
         if (rc == NHID_ERR_INVALID)
             rc = NHID_ERR_UPSTREAM;
     }
     int64_t now = nhid_now();
-    int64_t next = rc == NHID_OK ? now + jint(sr, "rotation_period") : now + STATIC_RETRY_S;
+    int64_t next = rc == NHID_OK ? now + nhid_json_int(sr, "rotation_period") : now + STATIC_RETRY_S;
     json_object_del(sr, "pending_password");
     if (rc == NHID_OK) {
         json_object_set_new(sr, "password", json_string(pw));
@@ -1376,13 +1365,13 @@ static int h_static_read(struct nhid_request *req, struct nhid_response *resp)
     if (rc < 0)
         return nhid_resp_fail(resp, rc, NULL);
     char lr[NHID_RFC3339_LEN];
-    nhid_time_format(jint(sr, "last_vault_rotation"), lr);
-    resp->data = json_pack("{s:s, s:s, s:I, s:O, s:s}", "db_name", jstr(sr, "db_name"),
-                           "username", jstr(sr, "username"), "rotation_period",
-                           (json_int_t)jint(sr, "rotation_period"), "rotation_statements",
+    nhid_time_format(nhid_json_int(sr, "last_vault_rotation"), lr);
+    resp->data = json_pack("{s:s, s:s, s:I, s:O, s:s}", "db_name", nhid_json_str(sr, "db_name"),
+                           "username", nhid_json_str(sr, "username"), "rotation_period",
+                           (json_int_t)nhid_json_int(sr, "rotation_period"), "rotation_statements",
                            json_object_get(sr, "rotation_statements"), "last_vault_rotation", lr);
-    if (resp->data && jstr(sr, "last_error")[0])
-        json_object_set_new(resp->data, "last_error", json_string(jstr(sr, "last_error")));
+    if (resp->data && nhid_json_str(sr, "last_error")[0])
+        json_object_set_new(resp->data, "last_error", json_string(nhid_json_str(sr, "last_error")));
     if (sr)
         json_object_del(sr, "password");
     json_decref(sr);
@@ -1407,10 +1396,10 @@ static int h_static_write(struct nhid_request *req, struct nhid_response *resp)
     if (rc == NHID_ERR_NOT_FOUND)
         rc = NHID_OK;
     NHID_TRY(rc);
-    NHID_TRY(nhid_body_string(req, resp, "db_name", old ? jstr(old, "db_name") : NULL, &db));
-    NHID_TRY(nhid_body_string(req, resp, "username", old ? jstr(old, "username") : NULL, &user));
+    NHID_TRY(nhid_body_string(req, resp, "db_name", old ? nhid_json_str(old, "db_name") : NULL, &db));
+    NHID_TRY(nhid_body_string(req, resp, "username", old ? nhid_json_str(old, "username") : NULL, &user));
     NHID_TRY(nhid_body_duration(req, resp, "rotation_period",
-                                old ? jint(old, "rotation_period") : 24 * 3600, &period));
+                                old ? nhid_json_int(old, "rotation_period") : 24 * 3600, &period));
     if (json_object_get(req->body, "rotation_statements"))
         NHID_TRY(body_statements(req, resp, "rotation_statements", &st));
     else
@@ -1423,7 +1412,7 @@ static int h_static_write(struct nhid_request *req, struct nhid_response *resp)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"username\": an existing PostgreSQL user of "
                                              "1-%d letters, digits, '_', '-', '.', '@'",
                                   NHID_DB_USERNAME_MAX));
-    if (old && strcmp(jstr(old, "username"), user) != 0)
+    if (old && strcmp(nhid_json_str(old, "username"), user) != 0)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"username\": cannot change the user of an "
                                              "existing static role (delete it first)"));
     if (period < STATIC_MIN_PERIOD || period > 365LL * 24 * 3600)
@@ -1468,11 +1457,11 @@ static int h_static_write(struct nhid_request *req, struct nhid_response *resp)
                                   user));
     conn_put(db, cfg, c);
     c = NULL;
-    int64_t next = old ? jint(old, "next_rotation") : 0;
+    int64_t next = old ? nhid_json_int(old, "next_rotation") : 0;
     sr = json_pack("{s:s, s:s, s:I, s:O, s:I, s:I}", "db_name", db, "username", user,
                    "rotation_period", (json_int_t)period, "rotation_statements", st,
                    "next_rotation", (json_int_t)next, "last_vault_rotation",
-                   (json_int_t)(old ? jint(old, "last_vault_rotation") : 0));
+                   (json_int_t)(old ? nhid_json_int(old, "last_vault_rotation") : 0));
     NHID_CHECK_ALLOC(sr);
     if (old && json_object_get(old, "password"))
         json_object_set(sr, "password", json_object_get(old, "password"));
@@ -1480,7 +1469,7 @@ static int h_static_write(struct nhid_request *req, struct nhid_response *resp)
     key_of(key, sizeof(key), "static-role", name);
     op_put(&s, key, sr);
     NHID_TRY(ops_apply(req->core, &s));
-    if (old == NULL || period != jint(old, "rotation_period")) {
+    if (old == NULL || period != nhid_json_int(old, "rotation_period")) {
         /* New role (Vault rotates at creation) or a new period: rotate now. */
         rc = static_rotate(req->core, name, err, sizeof(err));
         if (rc < 0 && old == NULL) {
@@ -1526,7 +1515,7 @@ static int h_static_delete(struct nhid_request *req, struct nhid_response *resp)
     if (rc < 0)
         return rc;
     char key[KEY_LEN];
-    key_due(key, sizeof(key), jint(sr, "next_rotation"), name);
+    key_due(key, sizeof(key), nhid_json_int(sr, "next_rotation"), name);
     json_object_del(sr, "password");
     json_decref(sr);
     rc = nhid_txn_delete(req->txn, key);
@@ -1557,11 +1546,11 @@ static int h_static_creds(struct nhid_request *req, struct nhid_response *resp)
         return nhid_resp_error(resp, 503, "static role %s has not been rotated yet", name);
     }
     char lr[NHID_RFC3339_LEN];
-    nhid_time_format(jint(sr, "last_vault_rotation"), lr);
-    int64_t ttl = jint(sr, "next_rotation") - nhid_now();
-    resp->data = json_pack("{s:s, s:O, s:s, s:I, s:I}", "username", jstr(sr, "username"),
+    nhid_time_format(nhid_json_int(sr, "last_vault_rotation"), lr);
+    int64_t ttl = nhid_json_int(sr, "next_rotation") - nhid_now();
+    resp->data = json_pack("{s:s, s:O, s:s, s:I, s:I}", "username", nhid_json_str(sr, "username"),
                            "password", json_object_get(sr, "password"), "last_vault_rotation", lr,
-                           "rotation_period", (json_int_t)jint(sr, "rotation_period"), "ttl",
+                           "rotation_period", (json_int_t)nhid_json_int(sr, "rotation_period"), "ttl",
                            (json_int_t)(ttl > 0 ? ttl : 0));
     json_object_del(sr, "password");
     json_decref(sr);

@@ -603,6 +603,17 @@ int nhid_body_only(struct nhid_request *req, struct nhid_response *resp,
     return NHID_OK;
 }
 
+const char *nhid_json_str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+int64_t nhid_json_int(const json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
 /* ---- JSON storage through the barrier ----------------------------------- */
 
 int nhid_core_load_json(struct nhid_core *core, struct nhid_txn *txn, const char *key,

@@ -321,6 +321,13 @@ NHID_MUST_CHECK int nhid_body_string_list(struct nhid_request *req, struct nhid_
 NHID_MUST_CHECK int nhid_body_only(struct nhid_request *req, struct nhid_response *resp,
                                    const char *const *allowed);
 
+/* ---- reading stored JSON -------------------------------------------------- */
+
+/* String member of a JSON object, or "" if absent or not a string. */
+const char *nhid_json_str(const json_t *o, const char *key);
+/* Integer member of a JSON object, or 0 if absent or not an integer. */
+int64_t nhid_json_int(const json_t *o, const char *key);
+
 /* ---- encrypted JSON storage for engines --------------------------------- */
 
 /* Load a JSON value stored through the barrier. NHID_ERR_NOT_FOUND if absent. */

@@ -40,17 +40,6 @@ static const char upper_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 static const char digit_chars[] = "0123456789";
 static const char symbol_chars[] = "!#$%&()*+,-./:;<=>?@[]^_{|}~";
 
-static int64_t jint(const json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
-static const char *jstr(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 /* ---- generators --------------------------------------------------------- */
 
 /* Uniform random integer in [0, n) by rejection sampling (no modulo bias). */
@@ -176,15 +165,15 @@ static int public_pem(struct nhid_signer *s, char **out)
  */
 static int generate(const json_t *gen, json_t **data, char **pub)
 {
-    const char *type = jstr(gen, "type");
+    const char *type = nhid_json_str(gen, "type");
     int rc = NHID_OK;
     *pub = NULL;
     if (strcmp(type, "password") == 0) {
-        size_t len = (size_t)jint(gen, "length");
+        size_t len = (size_t)nhid_json_int(gen, "length");
         char *pw = malloc(len + 1);
         if (pw == NULL)
             return NHID_ERR_NOMEM;
-        rc = nhid_kv_password(len, (unsigned)jint(gen, "class_bits"), pw);
+        rc = nhid_kv_password(len, (unsigned)nhid_json_int(gen, "class_bits"), pw);
         if (rc == NHID_OK) {
             *data = json_pack("{s:s}", "password", pw);
             rc = *data ? NHID_OK : NHID_ERR_NOMEM;
@@ -194,7 +183,7 @@ static int generate(const json_t *gen, json_t **data, char **pub)
     }
     if (strcmp(type, "api_key") == 0) {
         char *key = NULL;
-        rc = nhid_kv_api_key(jstr(gen, "prefix"), &key);
+        rc = nhid_kv_api_key(nhid_json_str(gen, "prefix"), &key);
         if (rc < 0)
             return rc;
         *data = json_pack("{s:s}", "api_key", key);
@@ -203,7 +192,7 @@ static int generate(const json_t *gen, json_t **data, char **pub)
     }
     if (strcmp(type, "keypair") == 0) {
         enum nhid_key_type kt =
-            strcmp(jstr(gen, "algorithm"), "ed25519") == 0 ? NHID_KEY_ED25519 : NHID_KEY_EC_P256;
+            strcmp(nhid_json_str(gen, "algorithm"), "ed25519") == 0 ? NHID_KEY_ED25519 : NHID_KEY_EC_P256;
         struct nhid_signer *s = NULL;
         char *priv = NULL, *pubpem = NULL;
         rc = nhid_signer_generate(kt, &s);
@@ -213,7 +202,7 @@ static int generate(const json_t *gen, json_t **data, char **pub)
             rc = public_pem(s, &pubpem);
         if (rc == NHID_OK) {
             *data = json_pack("{s:s, s:s, s:s}", "private_key", priv, "public_key", pubpem,
-                              "algorithm", jstr(gen, "algorithm"));
+                              "algorithm", nhid_json_str(gen, "algorithm"));
             rc = *data ? NHID_OK : NHID_ERR_NOMEM;
         }
         if (rc == NHID_OK)
@@ -260,7 +249,7 @@ int kv_rotation_forget(struct nhid_core *core, struct nhid_txn *txn, const char 
     if (rc < 0)
         return rc;
     rc = nhid_txn_delete(txn, key);
-    if (rc == NHID_OK && key_due(key, mount, jint(pol, "next"), path) == NHID_OK)
+    if (rc == NHID_OK && key_due(key, mount, nhid_json_int(pol, "next"), path) == NHID_OK)
         rc = nhid_txn_delete(txn, key);
     json_decref(pol);
     return rc;
@@ -287,7 +276,7 @@ static int rotate_locked(struct nhid_core *core, struct nhid_txn *txn, const cha
 
     NHID_TRY(generate(json_object_get(pol, "gen"), &data, &pub));
     w.data = data;
-    w.max_versions = jint(pol, "keep");
+    w.max_versions = nhid_json_int(pol, "keep");
     rc = kv_write_version(core, txn, &w);
     if (rc < 0) {
         nhid_warn(KV_MOD, "rotation of %s/%s failed: %s", mount, path,
@@ -298,10 +287,10 @@ static int rotate_locked(struct nhid_core *core, struct nhid_txn *txn, const cha
     uint64_t prev = w.version - 1;
     json_t *pv = prev ? kv_meta_version(w.meta, prev) : NULL;
     if (pv && !json_is_true(json_object_get(pv, "x"))) {
-        int64_t grace = jint(pol, "grace");
+        int64_t grace = nhid_json_int(pol, "grace");
         if (grace > 0) {
             int64_t until = now + grace;
-            int64_t dt = jint(pv, "dt");
+            int64_t dt = nhid_json_int(pv, "dt");
             if (dt == 0 || dt > until * 1000000000LL)
                 json_object_set_new(pv, "dt", json_integer(until * 1000000000LL));
             NHID_TRY(key_grace(key, mount, until, prev, path));
@@ -312,13 +301,13 @@ static int rotate_locked(struct nhid_core *core, struct nhid_txn *txn, const cha
         NHID_TRY(kv_meta_save(core, txn, mount, path, w.meta));
     }
     /* Reschedule: the old index entry goes, the new one comes. */
-    NHID_TRY(key_due(key, mount, jint(pol, "next"), path));
+    NHID_TRY(key_due(key, mount, nhid_json_int(pol, "next"), path));
     NHID_TRY(nhid_txn_delete(txn, key));
-    int64_t next = now + jint(pol, "interval");
+    int64_t next = now + nhid_json_int(pol, "interval");
     json_object_set_new(pol, "next", json_integer(next));
     json_object_set_new(pol, "last", json_integer(now));
     json_object_set_new(pol, "last_version", json_integer((json_int_t)w.version));
-    json_object_set_new(pol, "count", json_integer(jint(pol, "count") + 1));
+    json_object_set_new(pol, "count", json_integer(nhid_json_int(pol, "count") + 1));
     if (pub)
         json_object_set_new(pol, "public_key", json_string(pub));
     NHID_TRY(key_due(key, mount, next, path));
@@ -366,23 +355,23 @@ static int load_policy(struct nhid_core *core, struct nhid_txn *txn, const char 
 static json_t *policy_out(const json_t *pol)
 {
     char next[NHID_RFC3339_LEN], last[NHID_RFC3339_LEN], iv[64], gr[64];
-    nhid_time_format(jint(pol, "next"), next);
-    if (jint(pol, "last"))
-        nhid_time_format(jint(pol, "last"), last);
+    nhid_time_format(nhid_json_int(pol, "next"), next);
+    if (nhid_json_int(pol, "last"))
+        nhid_time_format(nhid_json_int(pol, "last"), last);
     else
         last[0] = '\0';
-    nhid_duration_format(jint(pol, "interval"), iv, sizeof(iv));
-    nhid_duration_format(jint(pol, "grace"), gr, sizeof(gr));
+    nhid_duration_format(nhid_json_int(pol, "interval"), iv, sizeof(iv));
+    nhid_duration_format(nhid_json_int(pol, "grace"), gr, sizeof(gr));
     json_t *gen = json_deep_copy(json_object_get(pol, "gen"));
     if (gen)
         json_object_del(gen, "class_bits");
     return json_pack("{s:s, s:I, s:o, s:I, s:s, s:I, s:s, s:s, s:I, s:I}", "interval", iv,
-                     "interval_seconds", (json_int_t)jint(pol, "interval"), "generator", gen,
-                     "versions_to_keep", (json_int_t)jint(pol, "keep"), "grace_period", gr,
-                     "grace_period_seconds", (json_int_t)jint(pol, "grace"), "next_rotation_time",
+                     "interval_seconds", (json_int_t)nhid_json_int(pol, "interval"), "generator", gen,
+                     "versions_to_keep", (json_int_t)nhid_json_int(pol, "keep"), "grace_period", gr,
+                     "grace_period_seconds", (json_int_t)nhid_json_int(pol, "grace"), "next_rotation_time",
                      next, "last_rotation_time", last, "last_version",
-                     (json_int_t)jint(pol, "last_version"), "rotation_count",
-                     (json_int_t)jint(pol, "count"));
+                     (json_int_t)nhid_json_int(pol, "last_version"), "rotation_count",
+                     (json_int_t)nhid_json_int(pol, "count"));
 }
 
 int kv_h_rotation_read(struct nhid_request *req, struct nhid_response *resp)
@@ -409,7 +398,7 @@ static int parse_generator(struct nhid_response *resp, json_t *g, json_t **out)
     if (!json_is_object(g))
         return nhid_resp_error(resp, 400, "field \"generator\": expected an object with \"type\" "
                                           "(password, api_key or keypair)");
-    const char *type = jstr(g, "type");
+    const char *type = nhid_json_str(g, "type");
     const char *k;
     json_t *v;
     if (strcmp(type, "password") == 0) {
@@ -458,7 +447,7 @@ static int parse_generator(struct nhid_response *resp, json_t *g, json_t **out)
         *out = json_pack("{s:s, s:I, s:o, s:I}", "type", "password", "length", len, "classes",
                          names, "class_bits", (json_int_t)bits);
     } else if (strcmp(type, "api_key") == 0) {
-        const char *prefix = jstr(g, "prefix");
+        const char *prefix = nhid_json_str(g, "prefix");
         if (!prefix_valid(prefix))
             return nhid_resp_error(resp, 400,
                                    "field \"generator.prefix\": at most %d characters of "
@@ -466,7 +455,7 @@ static int parse_generator(struct nhid_response *resp, json_t *g, json_t **out)
                                    NHID_KV_API_PREFIX_MAX);
         *out = json_pack("{s:s, s:s, s:i}", "type", "api_key", "prefix", prefix, "bits", 256);
     } else if (strcmp(type, "keypair") == 0) {
-        const char *alg = jstr(g, "algorithm");
+        const char *alg = nhid_json_str(g, "algorithm");
         if (*alg == '\0' || !strcmp(alg, "ed25519"))
             alg = "ed25519";
         else if (!strcmp(alg, "ec-p256") || !strcmp(alg, "p256") || !strcmp(alg, "ec") ||
@@ -520,17 +509,17 @@ int kv_h_rotation_write(struct nhid_request *req, struct nhid_response *resp)
         rc = NHID_OK;
     NHID_TRY(rc);
     if (old) {
-        NHID_TRY(key_due(key, mount, jint(old, "next"), path));
+        NHID_TRY(key_due(key, mount, nhid_json_int(old, "next"), path));
         NHID_TRY(nhid_txn_delete(req->txn, key));
     }
     pol = json_pack("{s:I, s:O, s:I, s:I, s:I, s:I, s:I, s:I}", "interval", (json_int_t)interval,
                     "gen", gen, "keep", (json_int_t)keep, "grace", (json_int_t)grace, "next",
-                    (json_int_t)(now + interval), "last", (json_int_t)(old ? jint(old, "last") : 0),
-                    "last_version", (json_int_t)(old ? jint(old, "last_version") : 0), "count",
-                    (json_int_t)(old ? jint(old, "count") : 0));
+                    (json_int_t)(now + interval), "last", (json_int_t)(old ? nhid_json_int(old, "last") : 0),
+                    "last_version", (json_int_t)(old ? nhid_json_int(old, "last_version") : 0), "count",
+                    (json_int_t)(old ? nhid_json_int(old, "count") : 0));
     NHID_CHECK_ALLOC(pol);
     /* Keep the public half only while the generator still makes key pairs. */
-    if (old && json_object_get(old, "public_key") && !strcmp(jstr(gen, "type"), "keypair"))
+    if (old && json_object_get(old, "public_key") && !strcmp(nhid_json_str(gen, "type"), "keypair"))
         json_object_set(pol, "public_key", json_object_get(old, "public_key"));
     NHID_TRY(key_due(key, mount, now + interval, path));
     NHID_TRY(nhid_txn_put(req->txn, key, (const uint8_t *)"", 0));
@@ -540,7 +529,7 @@ int kv_h_rotation_write(struct nhid_request *req, struct nhid_response *resp)
     rc = kv_meta_load(req->core, req->txn, mount, path, &meta);
     bool readable = false;
     if (rc == NHID_OK) {
-        json_t *v = kv_meta_version(meta, (uint64_t)jint(meta, "cur"));
+        json_t *v = kv_meta_version(meta, (uint64_t)nhid_json_int(meta, "cur"));
         readable = v && !kv_version_gone(v, nhid_now_ns());
     } else if (rc != NHID_ERR_NOT_FOUND) {
         goto out;
@@ -619,8 +608,8 @@ int kv_h_rotation_public(struct nhid_request *req, struct nhid_response *resp)
                                mount, path);
     }
     resp->data = json_pack("{s:s, s:s, s:I}", "public_key", pub, "algorithm",
-                           jstr(json_object_get(pol, "gen"), "algorithm"), "version",
-                           (json_int_t)jint(pol, "last_version"));
+                           nhid_json_str(json_object_get(pol, "gen"), "algorithm"), "version",
+                           (json_int_t)nhid_json_int(pol, "last_version"));
     json_decref(pol);
     return resp->data ? NHID_OK : NHID_ERR_NOMEM;
 }
@@ -689,7 +678,7 @@ static int job_rotate_txn(struct nhid_core *core, struct nhid_txn *txn, void *ar
     if (rc < 0)
         return rc;
     char expect[KV_KEY_MAX];
-    if (key_due(expect, c->mount, jint(pol, "next"), c->path) < 0 || strcmp(expect, c->key)) {
+    if (key_due(expect, c->mount, nhid_json_int(pol, "next"), c->path) < 0 || strcmp(expect, c->key)) {
         json_decref(pol);
         return nhid_txn_delete(txn, c->key);
     }
@@ -714,8 +703,8 @@ static int job_grace_txn(struct nhid_core *core, struct nhid_txn *txn, void *arg
         return rc;
     json_t *v = kv_meta_version(meta, c->version);
     /* Undeleted during the grace period: the operator wants it kept. */
-    if (v && !json_is_true(json_object_get(v, "x")) && jint(v, "dt") > 0 &&
-        jint(v, "dt") <= nhid_now_ns()) {
+    if (v && !json_is_true(json_object_get(v, "x")) && nhid_json_int(v, "dt") > 0 &&
+        nhid_json_int(v, "dt") <= nhid_now_ns()) {
         rc = kv_destroy_version(core, txn, c->mount, c->path, meta, c->version);
         if (rc == NHID_OK)
             rc = kv_meta_save(core, txn, c->mount, c->path, meta);

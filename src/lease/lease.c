@@ -148,17 +148,6 @@ static void key_expiry(char *out, size_t len, int64_t due, const char *id)
     snprintf(out, len, KEY_EXPIRY "%020" PRId64 "/%s", due < 0 ? 0 : due, id);
 }
 
-static int64_t jint(const json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
-static const char *jstr(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 /* ---- records ----------------------------------------------------------- */
 
 int nhid_lease_get(struct nhid_core *core, struct nhid_txn *txn, const char *id, json_t **out)
@@ -223,15 +212,15 @@ static int delete_in_txn(struct nhid_core *core, struct nhid_txn *txn, const cha
     if (rc == NHID_ERR_NOT_FOUND)
         return NHID_OK;
     NHID_TRY(rc);
-    key_expiry(key, sizeof(key), jint(l, "due"), id);
+    key_expiry(key, sizeof(key), nhid_json_int(l, "due"), id);
     NHID_TRY(nhid_txn_delete(txn, key));
     key_id(key, sizeof(key), id);
     NHID_TRY(nhid_txn_delete(txn, key));
-    if (jstr(l, "entity_id")[0] && jstr(l, "cred_type")[0]) {
+    if (nhid_json_str(l, "entity_id")[0] && nhid_json_str(l, "cred_type")[0]) {
         char cid[NHID_LEASE_ID_MAX];
         if (nhid_lease_cred_id(id, cid, sizeof(cid)) == NHID_OK)
-            NHID_TRY(nhid_identity_cred_revoked(core, txn, jstr(l, "entity_id"),
-                                                jstr(l, "cred_type"), cid, reason));
+            NHID_TRY(nhid_identity_cred_revoked(core, txn, nhid_json_str(l, "entity_id"),
+                                                nhid_json_str(l, "cred_type"), cid, reason));
     }
 out:
     json_decref(l);
@@ -243,8 +232,8 @@ static int move_due(struct nhid_core *core, struct nhid_txn *txn, json_t *l, int
 {
     int rc = NHID_OK;
     char key[KEY_MAX];
-    const char *id = jstr(l, "id");
-    key_expiry(key, sizeof(key), jint(l, "due"), id);
+    const char *id = nhid_json_str(l, "id");
+    key_expiry(key, sizeof(key), nhid_json_int(l, "due"), id);
     NHID_TRY(nhid_txn_delete(txn, key));
     json_object_set_new(l, "due", json_integer(due));
     key_expiry(key, sizeof(key), due, id);
@@ -265,7 +254,7 @@ static int reschedule_in_txn(struct nhid_core *core, struct nhid_txn *txn, const
         return NHID_OK;
     if (rc < 0)
         return rc;
-    int64_t attempts = jint(l, "attempts") + 1;
+    int64_t attempts = nhid_json_int(l, "attempts") + 1;
     int64_t backoff = attempts >= 9 ? NHID_LEASE_RETRY_MAX_S : (int64_t)1 << attempts;
     if (backoff > NHID_LEASE_RETRY_MAX_S)
         backoff = NHID_LEASE_RETRY_MAX_S;
@@ -286,7 +275,7 @@ int nhid_lease_schedule_revoke(struct nhid_core *core, struct nhid_txn *txn, con
         return rc;
     json_object_set_new(l, "revoke_requested", json_true());
     int64_t now = nhid_now();
-    rc = move_due(core, txn, l, jint(l, "due") < now ? jint(l, "due") : now);
+    rc = move_due(core, txn, l, nhid_json_int(l, "due") < now ? nhid_json_int(l, "due") : now);
     json_decref(l);
     return rc;
 }
@@ -306,10 +295,10 @@ int nhid_lease_cred_revoke_hook(struct nhid_core *core, struct nhid_txn *txn,
 /* The external part: run the type's hook for lease l. */
 static int call_revoke(struct nhid_core *core, const json_t *l, char *err, size_t errlen)
 {
-    const struct nhid_lease_type *t = type_for(jstr(l, "id"));
+    const struct nhid_lease_type *t = type_for(nhid_json_str(l, "id"));
     if (t == NULL) {
         snprintf(err, errlen, "no engine handles leases like \"%.128s\" (is it unsealed?)",
-                 jstr(l, "id"));
+                 nhid_json_str(l, "id"));
         return NHID_ERR_UNAVAILABLE;
     }
     err[0] = '\0';
@@ -435,7 +424,7 @@ int nhid_lease_expire_due(struct nhid_core *core, size_t max_batches, size_t *re
                 d->lease = NULL;
             } else if (rc == NHID_OK) {
                 char want[KEY_MAX];
-                key_expiry(want, sizeof(want), jint(d->lease, "due"), d->id);
+                key_expiry(want, sizeof(want), nhid_json_int(d->lease, "due"), d->id);
                 if (strcmp(want, d->key) != 0) {
                     json_decref(d->lease);
                     d->lease = NULL;
@@ -489,22 +478,22 @@ static json_t *lookup_data(const json_t *l)
 {
     char it[NHID_RFC3339_LEN], et[NHID_RFC3339_LEN], lr[NHID_RFC3339_LEN];
     int64_t now = nhid_now();
-    int64_t exp = jint(l, "expire_time");
-    nhid_time_format(jint(l, "issue_time"), it);
+    int64_t exp = nhid_json_int(l, "expire_time");
+    nhid_time_format(nhid_json_int(l, "issue_time"), it);
     nhid_time_format(exp, et);
-    if (jint(l, "last_renewal"))
-        nhid_time_format(jint(l, "last_renewal"), lr);
-    json_t *d = json_pack("{s:s, s:s, s:s, s:o, s:b, s:I}", "id", jstr(l, "id"), "issue_time", it,
+    if (nhid_json_int(l, "last_renewal"))
+        nhid_time_format(nhid_json_int(l, "last_renewal"), lr);
+    json_t *d = json_pack("{s:s, s:s, s:s, s:o, s:b, s:I}", "id", nhid_json_str(l, "id"), "issue_time", it,
                           "expire_time", et, "last_renewal",
-                          jint(l, "last_renewal") ? json_string(lr) : json_null(), "renewable",
+                          nhid_json_int(l, "last_renewal") ? json_string(lr) : json_null(), "renewable",
                           json_is_true(json_object_get(l, "renewable")) &&
                               !json_is_true(json_object_get(l, "revoke_requested")),
                           "ttl", (json_int_t)(exp > now ? exp - now : 0));
-    if (d && jstr(l, "identity")[0])
-        json_object_set_new(d, "identity", json_string(jstr(l, "identity")));
-    if (d && jint(l, "attempts") > 0) {
-        json_object_set_new(d, "revoke_attempts", json_integer(jint(l, "attempts")));
-        json_object_set_new(d, "last_error", json_string(jstr(l, "last_error")));
+    if (d && nhid_json_str(l, "identity")[0])
+        json_object_set_new(d, "identity", json_string(nhid_json_str(l, "identity")));
+    if (d && nhid_json_int(l, "attempts") > 0) {
+        json_object_set_new(d, "revoke_attempts", json_integer(nhid_json_int(l, "attempts")));
+        json_object_set_new(d, "last_error", json_string(nhid_json_str(l, "last_error")));
     }
     return d;
 }
@@ -659,8 +648,8 @@ static int h_renew(struct nhid_request *req, struct nhid_response *resp)
         NHID_FAIL(nhid_resp_error(resp, 400, "lease is being revoked and cannot be renewed"));
     int64_t now = nhid_now();
     /* Vault: the increment counts from now; default the lease's original TTL. */
-    int64_t new_exp = now + (inc > 0 ? inc : jint(l, "ttl"));
-    int64_t cap = jint(l, "issue_time") + jint(l, "max_ttl");
+    int64_t new_exp = now + (inc > 0 ? inc : nhid_json_int(l, "ttl"));
+    int64_t cap = nhid_json_int(l, "issue_time") + nhid_json_int(l, "max_ttl");
     bool capped = false;
     if (new_exp > cap) {
         new_exp = cap;

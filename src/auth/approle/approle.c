@@ -30,25 +30,12 @@ static struct approle_state *state(struct nhid_core *core)
     return slot ? *slot : NULL;
 }
 
-static const char *jstr(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-static int64_t jint(const json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
 static int secret_hash(struct nhid_core *core, const char *secret, char out[HASH_HEX])
 {
     struct approle_state *st = state(core);
     if (st == NULL || !st->ready)
         return NHID_ERR_SEALED;
-    uint8_t mac[NHID_SHA256_LEN];
-    nhid_hmac_sha256(st->key, sizeof(st->key), secret, strlen(secret), mac);
-    nhid_hex_encode(mac, sizeof(mac), out);
+    nhid_secret_hash_hex(st->key, secret, out);
     return NHID_OK;
 }
 
@@ -232,9 +219,9 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
         NHID_FAIL(nhid_resp_fail(resp, rc, NULL));
     rc = NHID_OK;
     /* Defaults come from the existing role (Vault updates only the fields sent). */
-#define OLD_INT(k, d) (old ? jint(old, k) : (d))
+#define OLD_INT(k, d) (old ? nhid_json_int(old, k) : (d))
     NHID_TRY(
-        nhid_body_string(req, resp, "identity", old ? jstr(old, "identity") : name, &ident_name));
+        nhid_body_string(req, resp, "identity", old ? nhid_json_str(old, "identity") : name, &ident_name));
     NHID_TRY(nhid_body_bool(req, resp, "bind_secret_id",
                             old ? json_is_true(json_object_get(old, "bind_secret_id")) : true,
                             &bind));
@@ -305,19 +292,19 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
                                       ROLE_ID_MAX));
         snprintf(rid, sizeof(rid), "%s", role_id);
     } else if (old) {
-        snprintf(rid, sizeof(rid), "%s", jstr(old, "role_id"));
+        snprintf(rid, sizeof(rid), "%s", nhid_json_str(old, "role_id"));
     } else {
         NHID_TRY(nhid_uuid(rid));
     }
     char rkey[256];
-    if (old && strcmp(rid, jstr(old, "role_id")) != 0) {
-        snprintf(rkey, sizeof(rkey), "approle/role-id/%s", jstr(old, "role_id"));
+    if (old && strcmp(rid, nhid_json_str(old, "role_id")) != 0) {
+        snprintf(rkey, sizeof(rkey), "approle/role-id/%s", nhid_json_str(old, "role_id"));
         NHID_TRY(nhid_txn_delete(req->txn, rkey));
     }
     snprintf(rkey, sizeof(rkey), "approle/role-id/%s", rid);
     json_t *ref = NULL;
     if (nhid_core_load_json(req->core, req->txn, rkey, &ref) == NHID_OK) {
-        bool other = strcmp(jstr(ref, "role"), name) != 0;
+        bool other = strcmp(nhid_json_str(ref, "role"), name) != 0;
         json_decref(ref);
         if (other)
             NHID_FAIL(nhid_resp_error(resp, 400,
@@ -332,7 +319,7 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
     role = json_pack(
         "{s:s, s:s, s:s, s:s, s:b, s:O, s:I, s:I, s:I, s:I, s:I, s:O, s:O, s:I, "
         "s:I, s:b, s:b, s:s}",
-        "name", name, "role_id", rid, "identity", ident_name, "entity_id", jstr(ident, "id"),
+        "name", name, "role_id", rid, "identity", ident_name, "entity_id", nhid_json_str(ident, "id"),
         "bind_secret_id", bind, "secret_id_bound_cidrs", scidrs, "secret_id_num_uses",
         (json_int_t)sid_uses, "secret_id_ttl", (json_int_t)sid_ttl, "token_ttl", (json_int_t)ttl,
         "token_max_ttl", (json_int_t)max_ttl, "token_explicit_max_ttl", (json_int_t)exp_max,
@@ -382,12 +369,12 @@ static int delete_secret(struct nhid_core *core, struct nhid_txn *txn, const cha
     if (rc < 0)
         return rc;
     NHID_TRY(nhid_txn_delete(txn, key));
-    snprintf(key, sizeof(key), "approle/acc/%s", jstr(e, "accessor"));
+    snprintf(key, sizeof(key), "approle/acc/%s", nhid_json_str(e, "accessor"));
     NHID_TRY(nhid_txn_delete(txn, key));
-    snprintf(key, sizeof(key), "approle/sid-acc/%s/%s", role, jstr(e, "accessor"));
+    snprintf(key, sizeof(key), "approle/sid-acc/%s/%s", role, nhid_json_str(e, "accessor"));
     NHID_TRY(nhid_txn_delete(txn, key));
-    NHID_TRY(nhid_identity_cred_revoked(core, txn, jstr(e, "entity_id"), CRED_TYPE,
-                                        jstr(e, "accessor"), why));
+    NHID_TRY(nhid_identity_cred_revoked(core, txn, nhid_json_str(e, "entity_id"), CRED_TYPE,
+                                        nhid_json_str(e, "accessor"), why));
 out:
     json_decref(e);
     return rc;
@@ -421,8 +408,8 @@ static int secret_by_accessor(struct nhid_core *core, struct nhid_txn *txn, cons
     int rc = nhid_core_load_json(core, txn, key, &a);
     if (rc < 0)
         return rc;
-    snprintf(role, 160, "%s", jstr(a, "role"));
-    snprintf(hash, HASH_HEX, "%s", jstr(a, "hash"));
+    snprintf(role, 160, "%s", nhid_json_str(a, "role"));
+    snprintf(hash, HASH_HEX, "%s", nhid_json_str(a, "hash"));
     json_decref(a);
     return NHID_OK;
 }
@@ -451,7 +438,7 @@ static int h_role_delete(struct nhid_request *req, struct nhid_response *resp)
             NHID_TRY(delete_secret(req->core, req->txn, r, h, "role deleted"));
     }
     NHID_TRY(nhid_txn_delete_prefix(req->txn, prefix, NULL));
-    snprintf(key, sizeof(key), "approle/role-id/%s", jstr(role, "role_id"));
+    snprintf(key, sizeof(key), "approle/role-id/%s", nhid_json_str(role, "role_id"));
     NHID_TRY(nhid_txn_delete(req->txn, key));
     snprintf(key, sizeof(key), "approle/role/%s", name);
     NHID_TRY(nhid_txn_delete(req->txn, key));
@@ -470,7 +457,7 @@ static int h_role_id_read(struct nhid_request *req, struct nhid_response *resp)
         rc = load_role(req, resp, name, &role);
     if (rc < 0)
         return rc;
-    resp->data = json_pack("{s:s}", "role_id", jstr(role, "role_id"));
+    resp->data = json_pack("{s:s}", "role_id", nhid_json_str(role, "role_id"));
     json_decref(role);
     return NHID_OK;
 }
@@ -497,14 +484,14 @@ static int h_role_id_write(struct nhid_request *req, struct nhid_response *resp)
     json_t *ref = NULL;
     snprintf(key, sizeof(key), "approle/role-id/%s", rid);
     if (nhid_core_load_json(req->core, req->txn, key, &ref) == NHID_OK) {
-        bool other = strcmp(jstr(ref, "role"), name) != 0;
+        bool other = strcmp(nhid_json_str(ref, "role"), name) != 0;
         json_decref(ref);
         if (other) {
             json_decref(role);
             return nhid_resp_error(resp, 400, "field \"role_id\": already used by another role");
         }
     }
-    snprintf(key, sizeof(key), "approle/role-id/%s", jstr(role, "role_id"));
+    snprintf(key, sizeof(key), "approle/role-id/%s", nhid_json_str(role, "role_id"));
     rc = nhid_txn_delete(req->txn, key);
     if (rc == NHID_OK) {
         json_object_set_new(role, "role_id", json_string(rid));
@@ -538,15 +525,15 @@ static int h_secret_id_generate(struct nhid_request *req, struct nhid_response *
     NHID_TRY(load_role(req, resp, name, &role));
     NHID_TRY(body_cidrs(req, resp, "cidr_list", &cidrs));
     NHID_TRY(body_cidrs(req, resp, "token_bound_cidrs", &tcidrs));
-    NHID_TRY(nhid_body_duration(req, resp, "ttl", jint(role, "secret_id_ttl"), &ttl));
-    NHID_TRY(nhid_body_int(req, resp, "num_uses", jint(role, "secret_id_num_uses"), 0, INT32_MAX,
+    NHID_TRY(nhid_body_duration(req, resp, "ttl", nhid_json_int(role, "secret_id_ttl"), &ttl));
+    NHID_TRY(nhid_body_int(req, resp, "num_uses", nhid_json_int(role, "secret_id_num_uses"), 0, INT32_MAX,
                            &uses));
     if (ttl < 0)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"ttl\": must not be negative"));
     if (ttl == 0)
         ttl = NHID_APPROLE_SECRET_ID_TTL_DEFAULT;
-    if (jint(role, "secret_id_ttl") > 0 && ttl > jint(role, "secret_id_ttl"))
-        ttl = jint(role, "secret_id_ttl");
+    if (nhid_json_int(role, "secret_id_ttl") > 0 && ttl > nhid_json_int(role, "secret_id_ttl"))
+        ttl = nhid_json_int(role, "secret_id_ttl");
     /* A secret ID's CIDRs must lie within the role's (Vault: a subset). */
     json_t *mv = json_object_get(req->body, "metadata");
     if (mv == NULL || json_is_null(mv) || (json_is_string(mv) && !*json_string_value(mv))) {
@@ -582,8 +569,8 @@ static int h_secret_id_generate(struct nhid_request *req, struct nhid_response *
     NHID_TRY(nhid_uuid(accessor));
     int64_t now = nhid_now();
     e = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:O, s:O, s:O}", "accessor", accessor,
-                  "role", name, "entity_id", jstr(role, "entity_id"), "identity",
-                  jstr(role, "identity"), "created", (json_int_t)now, "expires",
+                  "role", name, "entity_id", nhid_json_str(role, "entity_id"), "identity",
+                  nhid_json_str(role, "identity"), "created", (json_int_t)now, "expires",
                   (json_int_t)(now + ttl), "ttl", (json_int_t)ttl, "num_uses", (json_int_t)uses,
                   "cidr_list", cidrs, "token_bound_cidrs", tcidrs, "metadata", meta);
     NHID_CHECK_ALLOC(e);
@@ -599,7 +586,7 @@ static int h_secret_id_generate(struct nhid_request *req, struct nhid_response *
     NHID_TRY(nhid_txn_put(req->txn, key, (const uint8_t *)"", 0));
     cm = json_pack("{s:s}", "role", name);
     NHID_CHECK_ALLOC(cm);
-    NHID_TRY(nhid_identity_cred_record(req->core, req->txn, jstr(role, "entity_id"), CRED_TYPE,
+    NHID_TRY(nhid_identity_cred_record(req->core, req->txn, nhid_json_str(role, "entity_id"), CRED_TYPE,
                                        accessor, now, now + ttl, cm));
     resp->data =
         json_pack("{s:s, s:s, s:I, s:I}", "secret_id", secret, "secret_id_accessor", accessor,
@@ -651,12 +638,12 @@ static int h_secret_id_list(struct nhid_request *req, struct nhid_response *resp
 static json_t *secret_lookup_data(const json_t *e)
 {
     char ct[NHID_RFC3339_LEN], et[NHID_RFC3339_LEN];
-    nhid_time_format(jint(e, "created"), ct);
-    nhid_time_format(jint(e, "expires"), et);
+    nhid_time_format(nhid_json_int(e, "created"), ct);
+    nhid_time_format(nhid_json_int(e, "expires"), et);
     return json_pack(
-        "{s:s, s:s, s:s, s:s, s:I, s:I, s:O, s:O, s:O}", "secret_id_accessor", jstr(e, "accessor"),
+        "{s:s, s:s, s:s, s:s, s:I, s:I, s:O, s:O, s:O}", "secret_id_accessor", nhid_json_str(e, "accessor"),
         "creation_time", ct, "expiration_time", et, "last_updated_time", ct, "secret_id_num_uses",
-        (json_int_t)jint(e, "num_uses"), "secret_id_ttl", (json_int_t)jint(e, "ttl"), "cidr_list",
+        (json_int_t)nhid_json_int(e, "num_uses"), "secret_id_ttl", (json_int_t)nhid_json_int(e, "ttl"), "cidr_list",
         json_object_get(e, "cidr_list"), "token_bound_cidrs",
         json_object_get(e, "token_bound_cidrs"), "metadata", json_object_get(e, "metadata"));
 }
@@ -775,15 +762,15 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
     snprintf(key, sizeof(key), "approle/role-id/%s", role_id);
     rc = nhid_core_load_json(req->core, req->txn, key, &ref);
     if (rc == NHID_OK) {
-        snprintf(key, sizeof(key), "approle/role/%s", jstr(ref, "role"));
+        snprintf(key, sizeof(key), "approle/role/%s", nhid_json_str(ref, "role"));
         rc = nhid_core_load_json(req->core, req->txn, key, &role);
     }
     if (rc == NHID_ERR_NOT_FOUND)
         NHID_FAIL(nhid_identity_login_fail(req, resp, "approle", rate_key, NULL, DENIED,
                                            "unknown role ID", false));
     NHID_TRY(rc);
-    const char *rname = jstr(role, "name");
-    const char *iname = jstr(role, "identity");
+    const char *rname = nhid_json_str(role, "name");
+    const char *iname = nhid_json_str(role, "identity");
     if (!nhid_cidr_list_allows(json_object_get(role, "secret_id_bound_cidrs"), req->remote_addr) ||
         !nhid_cidr_list_allows(json_object_get(role, "token_bound_cidrs"), req->remote_addr))
         NHID_FAIL(nhid_identity_login_fail(req, resp, "approle", rate_key, iname, DENIED,
@@ -802,9 +789,9 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
             char stored[HASH_HEX];
             json_t *a = NULL;
             char akey[200];
-            snprintf(akey, sizeof(akey), "approle/acc/%s", jstr(e, "accessor"));
+            snprintf(akey, sizeof(akey), "approle/acc/%s", nhid_json_str(e, "accessor"));
             rc = nhid_core_load_json(req->core, req->txn, akey, &a);
-            snprintf(stored, sizeof(stored), "%s", a ? jstr(a, "hash") : "");
+            snprintf(stored, sizeof(stored), "%s", a ? nhid_json_str(a, "hash") : "");
             json_decref(a);
             if (rc == NHID_OK && !nhid_secure_equal(stored, strlen(stored), hash, strlen(hash)))
                 rc = NHID_ERR_NOT_FOUND;
@@ -813,8 +800,8 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
             NHID_FAIL(nhid_identity_login_fail(req, resp, "approle", rate_key, iname, DENIED,
                                                "wrong secret ID", false));
         NHID_TRY(rc);
-        accessor = jstr(e, "accessor");
-        if (jint(e, "expires") <= nhid_now()) {
+        accessor = nhid_json_str(e, "accessor");
+        if (nhid_json_int(e, "expires") <= nhid_now()) {
             NHID_FAIL(nhid_identity_login_fail(req, resp, "approle", rate_key, iname, DENIED,
                                                "expired secret ID", false));
         }
@@ -831,8 +818,8 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
                                            "exists",
                                            "identity deleted", false));
     NHID_TRY(rc);
-    if (e && jint(e, "num_uses") > 0) {
-        int64_t left = jint(e, "num_uses") - 1;
+    if (e && nhid_json_int(e, "num_uses") > 0) {
+        int64_t left = nhid_json_int(e, "num_uses") - 1;
         if (left == 0) {
             NHID_TRY(delete_secret(req->core, req->txn, rname, hash, "secret ID used up"));
         } else {
@@ -854,17 +841,17 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
         .role = rname,
         .policies = json_object_get(role, "token_policies"),
         .meta = meta,
-        .ttl = jint(role, "token_ttl"),
-        .max_ttl = jint(role, "token_explicit_max_ttl") ? jint(role, "token_explicit_max_ttl")
-                                                        : jint(role, "token_max_ttl"),
-        .period = jint(role, "token_period"),
-        .num_uses = jint(role, "token_num_uses"),
+        .ttl = nhid_json_int(role, "token_ttl"),
+        .max_ttl = nhid_json_int(role, "token_explicit_max_ttl") ? nhid_json_int(role, "token_explicit_max_ttl")
+                                                        : nhid_json_int(role, "token_max_ttl"),
+        .period = nhid_json_int(role, "token_period"),
+        .num_uses = nhid_json_int(role, "token_num_uses"),
     };
     rc = nhid_identity_login_issue(req, resp, ident, &l, rate_key);
     json_decref(meta);
     NHID_TRY(rc);
     if (accessor)
-        nhid_identity_cred_used(req->core, jstr(ident, "id"), CRED_TYPE, accessor,
+        nhid_identity_cred_used(req->core, nhid_json_str(ident, "id"), CRED_TYPE, accessor,
                                 req->remote_addr);
 out:
     json_decref(ref);

@@ -19,17 +19,6 @@
 #define GEN_KEY "auth/cert/gen"
 #define DENIED "permission denied: the client certificate is not trusted by any certificate role"
 
-static const char *jstr(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-static int64_t jint(const json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
 /* ---- role cache ------------------------------------------------------------- */
 
 struct cached_role {
@@ -147,7 +136,7 @@ static int cache_refresh_locked(struct nhid_core *core, struct nhid_txn *txn)
         json_t *role = NULL;
         if (nhid_core_load_json(core, txn, kl->names[i], &role) < 0)
             continue;
-        X509_STORE *st = store_from_pem(jstr(role, "certificate"), NULL);
+        X509_STORE *st = store_from_pem(nhid_json_str(role, "certificate"), NULL);
         if (st == NULL) {
             json_decref(role);
             continue;
@@ -246,7 +235,7 @@ static int match_role(struct nhid_request *req, const char *want, struct peer_fa
     }
     for (size_t i = 0; i < cache_n; i++) {
         json_t *r = cache[i].role;
-        if (want && *want && strcmp(jstr(r, "name"), want) != 0)
+        if (want && *want && strcmp(nhid_json_str(r, "name"), want) != 0)
             continue;
         if (!verify_chain(cache[i].store, leaf, req->peer_chain))
             continue;
@@ -492,7 +481,7 @@ static int h_role_list(struct nhid_request *req, struct nhid_response *resp)
 
 static json_t *cert_meta(const json_t *role, const struct peer_facts *f)
 {
-    return json_pack("{s:s, s:s, s:s, s:s}", "cert_name", jstr(role, "name"), "common_name", f->cn,
+    return json_pack("{s:s, s:s, s:s, s:s}", "cert_name", nhid_json_str(role, "name"), "common_name", f->cn,
                      "spiffe_id", f->spiffe, "serial_number", f->serial);
 }
 
@@ -530,13 +519,13 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
     struct nhid_identity_login l = {
         .method = "cert",
         .path = "auth/cert/login",
-        .role = jstr(role, "name"),
+        .role = nhid_json_str(role, "name"),
         .policies = json_object_get(role, "token_policies"),
         .meta = meta,
-        .ttl = jint(role, "token_ttl"),
-        .max_ttl = jint(role, "token_max_ttl"),
-        .period = jint(role, "token_period"),
-        .num_uses = jint(role, "token_num_uses"),
+        .ttl = nhid_json_int(role, "token_ttl"),
+        .max_ttl = nhid_json_int(role, "token_max_ttl"),
+        .period = nhid_json_int(role, "token_period"),
+        .num_uses = nhid_json_int(role, "token_num_uses"),
     };
     NHID_TRY(nhid_identity_login_issue(req, resp, ident, &l, NULL));
 out:
@@ -566,7 +555,7 @@ static int cert_authenticate(struct nhid_request *req, struct nhid_response *res
     }
     if (nhid_identity_may_authenticate(ident, msg, sizeof(msg)) < 0 ||
         (req->core->identity_gate &&
-         req->core->identity_gate(req->core, jstr(ident, "id"), msg, sizeof(msg)) < 0)) {
+         req->core->identity_gate(req->core, nhid_json_str(ident, "id"), msg, sizeof(msg)) < 0)) {
         nhid_identity_note_auth(req->core, name, "cert", req->remote_addr, false);
         rc = nhid_resp_error(resp, 403, "permission denied: %s",
                              nhid_has_prefix(msg, "permission denied: ") ? msg + 19 : msg);
@@ -575,7 +564,7 @@ static int cert_authenticate(struct nhid_request *req, struct nhid_response *res
     struct nhid_auth *a = &req->auth;
     a->authenticated = true;
     a->method = "cert";
-    snprintf(a->entity_id, sizeof(a->entity_id), "%s", jstr(ident, "id"));
+    snprintf(a->entity_id, sizeof(a->entity_id), "%s", nhid_json_str(ident, "id"));
     snprintf(a->identity, sizeof(a->identity), "%s", name);
     a->policies = json_deep_copy(json_object_get(role, "token_policies"));
     if (a->policies == NULL || json_array_size(a->policies) == 0) {
@@ -614,8 +603,8 @@ static int h_self(struct nhid_request *req, struct nhid_response *resp)
         return nhid_resp_fail(resp, rc, NULL);
     resp->data =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:O*, s:b}", "name", req->auth.identity, "entity_id",
-                  req->auth.entity_id, "spiffe_id", jstr(rec, "spiffe_id"), "state",
-                  jstr(rec, "state"), "auth_method", req->auth.method ? req->auth.method : "",
+                  req->auth.entity_id, "spiffe_id", nhid_json_str(rec, "spiffe_id"), "state",
+                  nhid_json_str(rec, "state"), "auth_method", req->auth.method ? req->auth.method : "",
                   "policies", req->auth.policies, "mtls", req->mtls);
     json_decref(rec);
     return NHID_OK;

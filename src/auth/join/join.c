@@ -29,25 +29,12 @@ static struct join_state *state(struct nhid_core *core)
     return slot ? *slot : NULL;
 }
 
-static const char *jstr(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-static int64_t jint(const json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
 static int join_hash(struct nhid_core *core, const char *tok, char out[HASH_HEX])
 {
     struct join_state *st = state(core);
     if (st == NULL || !st->ready)
         return NHID_ERR_SEALED;
-    uint8_t mac[NHID_SHA256_LEN];
-    nhid_hmac_sha256(st->key, sizeof(st->key), tok, strlen(tok), mac);
-    nhid_hex_encode(mac, sizeof(mac), out);
+    nhid_secret_hash_hex(st->key, tok, out);
     return NHID_OK;
 }
 
@@ -63,9 +50,9 @@ static int delete_token(struct nhid_txn *txn, const char *hash, const json_t *e)
     char key[200];
     snprintf(key, sizeof(key), "join/tok/%s", hash);
     NHID_TRY(nhid_txn_delete(txn, key));
-    snprintf(key, sizeof(key), "join/acc/%s", jstr(e, "accessor"));
+    snprintf(key, sizeof(key), "join/acc/%s", nhid_json_str(e, "accessor"));
     NHID_TRY(nhid_txn_delete(txn, key));
-    exp_key(key, sizeof(key), jint(e, "expires"), hash);
+    exp_key(key, sizeof(key), nhid_json_int(e, "expires"), hash);
     NHID_TRY(nhid_txn_delete(txn, key));
 out:
     return rc;
@@ -96,7 +83,7 @@ static int h_issue(struct nhid_request *req, struct nhid_response *resp)
     NHID_TRY(join_hash(req->core, tok, hash));
     NHID_TRY(nhid_uuid(accessor));
     int64_t now = nhid_now();
-    e = json_pack("{s:s, s:s, s:s, s:I, s:I}", "name", name, "entity_id", jstr(ident, "id"),
+    e = json_pack("{s:s, s:s, s:s, s:I, s:I}", "name", name, "entity_id", nhid_json_str(ident, "id"),
                   "accessor", accessor, "created", (json_int_t)now, "expires",
                   (json_int_t)(now + ttl));
     NHID_CHECK_ALLOC(e);
@@ -110,14 +97,14 @@ static int h_issue(struct nhid_request *req, struct nhid_response *resp)
     NHID_TRY(rc);
     exp_key(key, sizeof(key), now + ttl, hash);
     NHID_TRY(nhid_txn_put(req->txn, key, (const uint8_t *)"", 0));
-    NHID_TRY(nhid_identity_cred_record(req->core, req->txn, jstr(ident, "id"), CRED_TYPE, accessor,
+    NHID_TRY(nhid_identity_cred_record(req->core, req->txn, nhid_json_str(ident, "id"), CRED_TYPE, accessor,
                                        now, now + ttl, NULL));
     char et[NHID_RFC3339_LEN];
     nhid_time_format(now + ttl, et);
     resp->data = json_pack("{s:s, s:s, s:s, s:s, s:I}", "join_token", tok, "accessor", accessor,
                            "identity", name, "expires", et, "ttl", (json_int_t)ttl);
     NHID_CHECK_ALLOC(resp->data);
-    cm = nhid_identity_audit_event(name, jstr(ident, "id"), "join_token_issued", "join", NULL,
+    cm = nhid_identity_audit_event(name, nhid_json_str(ident, "id"), "join_token_issued", "join", NULL,
                                    false, NULL);
     resp->audit_extra = cm;
     cm = NULL;
@@ -157,18 +144,18 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
         snprintf(key, sizeof(key), "join/used/%s", hash);
         if (nhid_core_load_json(req->core, req->txn, key, &used) == NHID_OK) {
             char why[256], t[NHID_RFC3339_LEN];
-            nhid_time_format(jint(used, "used_at"), t);
+            nhid_time_format(nhid_json_int(used, "used_at"), t);
             snprintf(why, sizeof(why), "join token reused (first used at %s from %s)", t,
-                     jstr(used, "source"));
-            NHID_FAIL(nhid_identity_login_fail(req, resp, "join", RATE_KEY, jstr(used, "name"),
+                     nhid_json_str(used, "source"));
+            NHID_FAIL(nhid_identity_login_fail(req, resp, "join", RATE_KEY, nhid_json_str(used, "name"),
                                                DENIED, why, true));
         }
         NHID_FAIL(nhid_identity_login_fail(req, resp, "join", RATE_KEY, NULL, DENIED,
                                            "unknown join token", false));
     }
     NHID_TRY(rc);
-    const char *name = jstr(e, "name");
-    if (jint(e, "expires") <= nhid_now())
+    const char *name = nhid_json_str(e, "name");
+    if (nhid_json_int(e, "expires") <= nhid_now())
         NHID_FAIL(nhid_identity_login_fail(req, resp, "join", RATE_KEY, name, DENIED,
                                            "expired join token", false));
     rc = nhid_identity_get(req->core, req->txn, name, &ident);
@@ -186,9 +173,9 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
     NHID_TRY(nhid_core_save_json(req->core, req->txn, key, used));
     exp_key(key, sizeof(key), now + NHID_JOIN_TOMBSTONE_S, hash);
     NHID_TRY(nhid_txn_put(req->txn, key, (const uint8_t *)"", 0));
-    NHID_TRY(nhid_identity_cred_revoked(req->core, req->txn, jstr(e, "entity_id"), CRED_TYPE,
-                                        jstr(e, "accessor"), "join token consumed"));
-    nhid_identity_cred_used(req->core, jstr(e, "entity_id"), CRED_TYPE, jstr(e, "accessor"),
+    NHID_TRY(nhid_identity_cred_revoked(req->core, req->txn, nhid_json_str(e, "entity_id"), CRED_TYPE,
+                                        nhid_json_str(e, "accessor"), "join token consumed"));
+    nhid_identity_cred_used(req->core, nhid_json_str(e, "entity_id"), CRED_TYPE, nhid_json_str(e, "accessor"),
                             req->remote_addr);
     struct nhid_identity_login l = {
         .method = "join",
@@ -234,7 +221,7 @@ static int cred_revoke(struct nhid_core *core, struct nhid_txn *txn, const char 
     if (rc < 0)
         return rc;
     char hash[HASH_HEX];
-    snprintf(hash, sizeof(hash), "%s", jstr(a, "hash"));
+    snprintf(hash, sizeof(hash), "%s", nhid_json_str(a, "hash"));
     json_decref(a);
     snprintf(key, sizeof(key), "join/tok/%s", hash);
     rc = nhid_core_load_json(core, txn, key, &e);

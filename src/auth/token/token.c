@@ -34,9 +34,7 @@ static int token_hash(struct nhid_core *core, const char *token, char out[HASH_H
     struct token_state *st = state(core);
     if (st == NULL || !st->ready)
         return NHID_ERR_SEALED;
-    uint8_t mac[NHID_SHA256_LEN];
-    nhid_hmac_sha256(st->hash_key, sizeof(st->hash_key), token, strlen(token), mac);
-    nhid_hex_encode(mac, sizeof(mac), out);
+    nhid_secret_hash_hex(st->hash_key, token, out);
     return NHID_OK;
 }
 
@@ -48,17 +46,6 @@ static void key_id(char *out, size_t len, const char *hash)
 static void key_expiry(char *out, size_t len, int64_t when, const char *hash)
 {
     snprintf(out, len, "token/expiry/%020" PRId64 "/%s", when, hash);
-}
-
-static int64_t jint(json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
-static const char *jstr(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
 }
 
 static bool policies_include(json_t *policies, const char *name)
@@ -73,20 +60,20 @@ static bool policies_include(json_t *policies, const char *name)
 /* Vault's "auth" block for a token response. */
 static json_t *auth_block(const char *token, json_t *e)
 {
-    int64_t exp = jint(e, "expire_time");
+    int64_t exp = nhid_json_int(e, "expire_time");
     int64_t dur = exp ? exp - nhid_now() : 0;
     if (dur < 0)
         dur = 0;
     json_t *pol = json_object_get(e, "policies");
     json_t *meta = json_object_get(e, "meta");
-    const char *entity = jstr(e, "entity_id");
+    const char *entity = nhid_json_str(e, "entity_id");
     return json_pack("{s:s, s:s, s:O, s:O, s:[], s:O, s:I, s:b, s:s, s:s, s:b, s:I, s:n}",
-                     "client_token", token, "accessor", jstr(e, "accessor"), "policies", pol,
+                     "client_token", token, "accessor", nhid_json_str(e, "accessor"), "policies", pol,
                      "token_policies", pol, "identity_policies", "metadata",
                      meta && json_object_size(meta) ? meta : json_null(), "lease_duration",
                      (json_int_t)dur, "renewable", json_is_true(json_object_get(e, "renewable")),
                      "entity_id", entity, "token_type", "service", "orphan",
-                     jstr(e, "parent")[0] == '\0', "num_uses", (json_int_t)jint(e, "num_uses"),
+                     nhid_json_str(e, "parent")[0] == '\0', "num_uses", (json_int_t)nhid_json_int(e, "num_uses"),
                      "mfa_requirement");
 }
 
@@ -198,19 +185,19 @@ static int delete_one(struct nhid_core *core, struct nhid_txn *txn, const char *
 {
     int rc = NHID_OK;
     char key[256];
-    if (jstr(e, "entity_id")[0])
-        NHID_TRY(nhid_identity_cred_revoked(core, txn, jstr(e, "entity_id"), "token",
-                                            jstr(e, "accessor"), "token revoked"));
+    if (nhid_json_str(e, "entity_id")[0])
+        NHID_TRY(nhid_identity_cred_revoked(core, txn, nhid_json_str(e, "entity_id"), "token",
+                                            nhid_json_str(e, "accessor"), "token revoked"));
     key_id(key, sizeof(key), hash);
     NHID_TRY(nhid_txn_delete(txn, key));
-    snprintf(key, sizeof(key), "token/accessor/%s", jstr(e, "accessor"));
+    snprintf(key, sizeof(key), "token/accessor/%s", nhid_json_str(e, "accessor"));
     NHID_TRY(nhid_txn_delete(txn, key));
-    if (jint(e, "expire_time")) {
-        key_expiry(key, sizeof(key), jint(e, "expire_time"), hash);
+    if (nhid_json_int(e, "expire_time")) {
+        key_expiry(key, sizeof(key), nhid_json_int(e, "expire_time"), hash);
         NHID_TRY(nhid_txn_delete(txn, key));
     }
-    if (jstr(e, "parent")[0]) {
-        snprintf(key, sizeof(key), "token/parent/%s/%s", jstr(e, "parent"), hash);
+    if (nhid_json_str(e, "parent")[0]) {
+        snprintf(key, sizeof(key), "token/parent/%s/%s", nhid_json_str(e, "parent"), hash);
         NHID_TRY(nhid_txn_delete(txn, key));
     }
 out:
@@ -294,7 +281,7 @@ static int hash_for_accessor(struct nhid_core *core, struct nhid_txn *txn, const
     int rc = nhid_core_load_json(core, txn, key, &a);
     if (rc < 0)
         return rc;
-    snprintf(out, HASH_HEX, "%s", jstr(a, "hash"));
+    snprintf(out, HASH_HEX, "%s", nhid_json_str(a, "hash"));
     json_decref(a);
     return NHID_OK;
 }
@@ -323,7 +310,7 @@ static int consume_use(struct nhid_request *req, struct nhid_response *resp)
     int rc = load_entry(req->core, req->txn, req->auth.token_hash, &e);
     if (rc < 0)
         return nhid_resp_error(resp, 403, "permission denied: token has no uses left");
-    int64_t uses = jint(e, "num_uses");
+    int64_t uses = nhid_json_int(e, "num_uses");
     /* The handler sees the token with this use already counted (as Vault). */
     if (req->auth.token && uses > 0)
         json_object_set_new(req->auth.token, "num_uses", json_integer(uses - 1));
@@ -354,15 +341,15 @@ static int token_authenticate(struct nhid_request *req, struct nhid_response *re
         return nhid_resp_error(resp, 403, "permission denied: invalid or revoked token");
     if (rc < 0)
         return nhid_resp_fail(resp, rc, NULL);
-    int64_t exp = jint(e, "expire_time");
+    int64_t exp = nhid_json_int(e, "expire_time");
     /* expire_ms gives the exact instant; expire_time (seconds) is Vault's field. */
-    int64_t exp_ms = jint(e, "expire_ms");
+    int64_t exp_ms = nhid_json_int(e, "expire_ms");
     if (exp_ms ? exp_ms <= nhid_now_ns() / 1000000 : (exp && exp <= nhid_now())) {
         json_decref(e);
         return nhid_resp_error(resp, 403, "permission denied: token expired");
     }
     /* A token bound to a suspended or decommissioned identity stops working at once. */
-    const char *entity = jstr(e, "entity_id");
+    const char *entity = nhid_json_str(e, "entity_id");
     if (*entity && req->core->identity_gate) {
         char msg[256];
         if (req->core->identity_gate(req->core, entity, msg, sizeof(msg)) < 0) {
@@ -371,21 +358,21 @@ static int token_authenticate(struct nhid_request *req, struct nhid_response *re
         }
     }
     if (*entity)
-        nhid_identity_cred_used(req->core, entity, "token", jstr(e, "accessor"),
+        nhid_identity_cred_used(req->core, entity, "token", nhid_json_str(e, "accessor"),
                                 req->remote_addr);
     struct nhid_auth *a = &req->auth;
     a->authenticated = true;
     a->method = "token";
-    snprintf(a->accessor, sizeof(a->accessor), "%s", jstr(e, "accessor"));
+    snprintf(a->accessor, sizeof(a->accessor), "%s", nhid_json_str(e, "accessor"));
     memcpy(a->token_hash, hash, HASH_HEX);
-    snprintf(a->entity_id, sizeof(a->entity_id), "%s", jstr(e, "entity_id"));
-    snprintf(a->identity, sizeof(a->identity), "%s", jstr(e, "identity"));
+    snprintf(a->entity_id, sizeof(a->entity_id), "%s", nhid_json_str(e, "entity_id"));
+    snprintf(a->identity, sizeof(a->identity), "%s", nhid_json_str(e, "identity"));
     a->policies = json_incref(json_object_get(e, "policies"));
     a->metadata = json_incref(json_object_get(e, "meta"));
     a->root = policies_include(a->policies, "root");
     a->expires_at = exp;
     a->token = e;
-    if (jint(e, "num_uses") > 0)
+    if (nhid_json_int(e, "num_uses") > 0)
         a->consume = consume_use;
     return NHID_OK;
 }
@@ -395,29 +382,29 @@ static int token_authenticate(struct nhid_request *req, struct nhid_response *re
 static json_t *lookup_data(json_t *e, const char *token)
 {
     char ct[NHID_RFC3339_LEN], et[NHID_RFC3339_LEN];
-    int64_t exp = jint(e, "expire_time");
-    nhid_time_format(jint(e, "creation_time"), ct);
+    int64_t exp = nhid_json_int(e, "expire_time");
+    nhid_time_format(nhid_json_int(e, "creation_time"), ct);
     if (exp)
         nhid_time_format(exp, et);
     int64_t ttl = exp ? exp - nhid_now() : 0;
     json_t *d = json_pack(
         "{s:s, s:I, s:I, s:s, s:s, s:o, s:I, s:s, s:O, s:I, s:b, s:s, s:O, s:b, s:I, s:s}",
-        "accessor", jstr(e, "accessor"), "creation_time", (json_int_t)jint(e, "creation_time"),
-        "creation_ttl", (json_int_t)jint(e, "creation_ttl"), "display_name",
-        jstr(e, "display_name"), "entity_id", jstr(e, "entity_id"), "expire_time",
+        "accessor", nhid_json_str(e, "accessor"), "creation_time", (json_int_t)nhid_json_int(e, "creation_time"),
+        "creation_ttl", (json_int_t)nhid_json_int(e, "creation_ttl"), "display_name",
+        nhid_json_str(e, "display_name"), "entity_id", nhid_json_str(e, "entity_id"), "expire_time",
         exp ? json_string(et) : json_null(), "explicit_max_ttl",
-        (json_int_t)jint(e, "explicit_max_ttl"), "issue_time", ct, "meta",
+        (json_int_t)nhid_json_int(e, "explicit_max_ttl"), "issue_time", ct, "meta",
         json_object_size(json_object_get(e, "meta")) ? json_object_get(e, "meta") : json_null(),
-        "num_uses", (json_int_t)jint(e, "num_uses"), "orphan", jstr(e, "parent")[0] == '\0',
-        "path", jstr(e, "path"), "policies", json_object_get(e, "policies"), "renewable",
+        "num_uses", (json_int_t)nhid_json_int(e, "num_uses"), "orphan", nhid_json_str(e, "parent")[0] == '\0',
+        "path", nhid_json_str(e, "path"), "policies", json_object_get(e, "policies"), "renewable",
         json_is_true(json_object_get(e, "renewable")), "ttl", (json_int_t)(ttl > 0 ? ttl : 0),
         "type", "service");
     if (d && token)
         json_object_set_new(d, "id", json_string(token));
-    if (d && jstr(e, "identity")[0])
-        json_object_set_new(d, "identity", json_string(jstr(e, "identity")));
-    if (d && jint(e, "period"))
-        json_object_set_new(d, "period", json_integer(jint(e, "period")));
+    if (d && nhid_json_str(e, "identity")[0])
+        json_object_set_new(d, "identity", json_string(nhid_json_str(e, "identity")));
+    if (d && nhid_json_int(e, "period"))
+        json_object_set_new(d, "period", json_integer(nhid_json_int(e, "period")));
     return d;
 }
 
@@ -574,18 +561,18 @@ static int renew_entry(struct nhid_request *req, struct nhid_response *resp, con
         return nhid_resp_error(resp, 400, "token is not renewable");
     int64_t inc = 0;
     NHID_TRY(nhid_body_duration(req, resp, "increment", 0, &inc));
-    if (jint(e, "period") > 0)
-        inc = jint(e, "period");
+    if (nhid_json_int(e, "period") > 0)
+        inc = nhid_json_int(e, "period");
     if (inc <= 0)
-        inc = jint(e, "creation_ttl");
+        inc = nhid_json_int(e, "creation_ttl");
     int64_t now = nhid_now();
     int64_t new_exp = now + inc;
-    int64_t maxttl = jint(e, "explicit_max_ttl");
-    if (maxttl > 0 && new_exp > jint(e, "creation_time") + maxttl)
-        new_exp = jint(e, "creation_time") + maxttl;
-    if (new_exp > jint(e, "creation_time") + TOKEN_MAX_TTL)
-        new_exp = jint(e, "creation_time") + TOKEN_MAX_TTL;
-    int64_t old_exp = jint(e, "expire_time");
+    int64_t maxttl = nhid_json_int(e, "explicit_max_ttl");
+    if (maxttl > 0 && new_exp > nhid_json_int(e, "creation_time") + maxttl)
+        new_exp = nhid_json_int(e, "creation_time") + maxttl;
+    if (new_exp > nhid_json_int(e, "creation_time") + TOKEN_MAX_TTL)
+        new_exp = nhid_json_int(e, "creation_time") + TOKEN_MAX_TTL;
+    int64_t old_exp = nhid_json_int(e, "expire_time");
     if (new_exp < old_exp)
         new_exp = old_exp; /* renewal never shortens a token */
     char key[256];
