@@ -40,7 +40,6 @@ expect_eq "previous version readable during the grace period" "$v1_status" 200
 sleep 9
 api GET 'secret/data/db/pw?version=1'
 expect_eq "previous version gone after the grace period" "$STATUS" 404
-api GET secret/metadata/db/pw
 api DELETE secret/rotation/db/pw
 expect_eq "policy deleted" "$STATUS" 204
 api GET secret/metadata/db/pw
