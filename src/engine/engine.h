@@ -69,6 +69,21 @@ enum nhid_route_flags {
      * base64 in the path). Other routes refuse %2F with 400.
      */
     NHID_ROUTE_ENCODED_SLASH = 1 << 8,
+    /*
+     * With NHID_ROUTE_WRITE: run the handler first on the event loop
+     * against a staged txn over the read snapshot (store.h, "optimistic
+     * writes"), so its CPU work (signing, hashing, encrypting, encoding)
+     * runs in parallel on every loop; the writer thread then only checks
+     * that nothing the handler read has changed and applies its writes. On
+     * a conflict, or when the handler needs what a staged txn cannot give
+     * (a prefix delete), the handler runs again in the writer as a plain
+     * WRITE route. So such a handler must keep its effects to its txn,
+     * req->auth and the response; in-memory telemetry it updates (last
+     * seen, use counters, login rate limits) may count a re-run twice.
+     * A handler that fails on the snapshot is answered at once: it wrote
+     * nothing.
+     */
+    NHID_ROUTE_OPTIMISTIC = 1 << 9,
 };
 
 #define NHID_ROUTE_PARAMS_MAX 8

@@ -40,6 +40,11 @@ struct pending {
     atomic_int parts; /* outstanding of {commit, early audit} */
     bool early_audit; /* the audit record was submitted before the commit finished */
     bool serialised;
+    /* NHID_ROUTE_OPTIMISTIC: the handler's staged writes and audit record, for the writer. */
+    struct nhid_txn *staged;
+    json_t *staged_audit;
+    char saved_entity_id[64];  /* req->auth before the staged run, restored for a re-run */
+    char saved_identity[128];
     int store_rc;
     int audit_rc;
     char *out;        /* serialised response body */
@@ -86,6 +91,7 @@ struct nhid_http {
     unsigned n_loops;
     struct http_loop *loops;
     atomic_uint open_conns;
+    atomic_ullong write_conflicts; /* optimistic writes re-run in the writer */
     _Atomic uint64_t conns_refused;
     _Atomic uint64_t tls_failures;
     atomic_bool stopping;

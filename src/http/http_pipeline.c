@@ -33,6 +33,8 @@ static void pending_free(struct pending *p)
     nhid_auth_clear(&p->req.auth);
     nhid_decision_clear(&p->req.decision);
     nhid_response_clear(&p->resp);
+    nhid_store_stage_free(p->staged);
+    json_decref(p->staged_audit);
     if (p->body)
         nhid_free_secret(p->body, p->req.body_len);
     free(p->query);
@@ -327,6 +329,56 @@ static int write_job(struct nhid_txn *txn, void *arg)
     return rc < 0 ? rc : NHID_OK;
 }
 
+/*
+ * Forget what a handler run produced (response, serialised body, staged
+ * writes, prepared audit record, identity it named), so that the handler
+ * can run again from the start.
+ */
+static void reset_for_rerun(struct pending *p)
+{
+    nhid_response_clear(&p->resp);
+    free(p->out);
+    p->out = NULL;
+    p->out_len = 0;
+    p->serialised = false;
+    p->extra_headers[0] = '\0';
+    json_decref(p->staged_audit);
+    p->staged_audit = NULL;
+    memcpy(p->req.auth.entity_id, p->saved_entity_id, sizeof(p->saved_entity_id));
+    memcpy(p->req.auth.identity, p->saved_identity, sizeof(p->saved_identity));
+}
+
+/*
+ * Writer job of an optimistic route: apply the writes its handler staged
+ * on the event loop if nothing it read has changed since; otherwise run
+ * the handler again here, as a plain write route.
+ */
+static int staged_job(struct nhid_txn *txn, void *arg)
+{
+    struct pending *p = arg;
+    int rc = nhid_store_stage_apply(p->staged, txn);
+    nhid_store_stage_free(p->staged);
+    p->staged = NULL;
+    if (rc == NHID_ERR_CONFLICT) {
+        atomic_fetch_add_explicit(&p->loop->srv->write_conflicts, 1, memory_order_relaxed);
+        reset_for_rerun(p);
+        return write_job(txn, arg);
+    }
+    if (rc < 0) {
+        json_decref(p->staged_audit);
+        p->staged_audit = NULL;
+        return rc;
+    }
+    /* As write_job: the audit record's fsync overlaps the commit's. */
+    if (p->staged_audit) {
+        json_t *rec = p->staged_audit;
+        p->staged_audit = NULL;
+        atomic_store(&p->parts, 2);
+        p->early_audit = nhid_audit_submit(p->req.core->audit, rec, early_audit_done, p) == NHID_OK;
+    }
+    return NHID_OK;
+}
+
 static void write_done(int rc, void *arg)
 {
     struct pending *p = arg;
@@ -429,6 +481,55 @@ static const char *json_problem(const json_error_t *e)
     }
 }
 
+/*
+ * NHID_ROUTE_OPTIMISTIC: run the handler here against a staged txn over
+ * the request's snapshot `snap`. Returns true if it took the request over
+ * (answered it, or queued its writes for the writer), false if the
+ * handler must run in the writer instead (response reset). Either way
+ * snap stays open for the caller to end.
+ */
+static bool run_staged(struct pending *p, struct nhid_txn *snap)
+{
+    struct nhid_request *q = &p->req;
+    struct nhid_txn *stx = NULL;
+    if (nhid_store_stage_begin(snap, &stx) < 0)
+        return false;
+    memcpy(p->saved_entity_id, q->auth.entity_id, sizeof(p->saved_entity_id));
+    memcpy(p->saved_identity, q->auth.identity, sizeof(p->saved_identity));
+    q->txn = stx;
+    int rc = p->route->handler(q, &p->resp);
+    q->txn = snap;
+    if (!nhid_store_stage_usable(stx)) {
+        nhid_store_stage_free(stx);
+        reset_for_rerun(p);
+        return false;
+    }
+    if (rc < 0 || p->resp.status >= 400 || nhid_store_stage_writes(stx) == 0) {
+        /* Refused on the snapshot, or nothing to write: no writer round trip. */
+        nhid_store_stage_free(stx);
+        if (rc < 0 && p->resp.status < 400)
+            nhid_resp_fail(&p->resp, rc, NULL);
+        q->txn = NULL;
+        nhid_store_read_end(snap);
+        finish(p);
+        return true;
+    }
+    q->txn = NULL;
+    nhid_store_read_end(snap);
+    p->staged = stx;
+    serialise(p);
+    if (audit_wanted(p))
+        p->staged_audit = audit_record(p);
+    if (nhid_store_submit(q->core->store, staged_job, write_done, p) < 0) {
+        nhid_store_stage_free(p->staged);
+        p->staged = NULL;
+        reset_for_rerun(p);
+        nhid_resp_error(&p->resp, 503, "storage is shutting down");
+        finish(p);
+    }
+    return true;
+}
+
 static void run(struct pending *p)
 {
     struct nhid_request *q = &p->req;
@@ -495,17 +596,21 @@ static void run(struct pending *p)
         return;
     }
     if ((rt->flags & NHID_ROUTE_WRITE) || q->auth.consume) {
-        q->txn = NULL;
-        nhid_store_read_end(txn);
         /* Fail closed early: do not change state that could not be audited. */
         if (core->audit && nhid_audit_device_count(core->audit) > 0 &&
             !nhid_audit_healthy(core->audit)) {
+            q->txn = NULL;
+            nhid_store_read_end(txn);
             nhid_resp_error(&p->resp, 503,
                             "audit log unavailable: changes are refused until an audit "
                             "device can write again");
             finish(p);
             return;
         }
+        if ((rt->flags & NHID_ROUTE_OPTIMISTIC) && !q->auth.consume && run_staged(p, txn))
+            return;
+        q->txn = NULL;
+        nhid_store_read_end(txn);
         if (nhid_store_submit(core->store, write_job, write_done, p) < 0) {
             nhid_resp_error(&p->resp, 503, "storage is shutting down");
             finish(p);
@@ -756,10 +861,15 @@ char *http_metrics_render(struct nhid_core *core)
                         "nhid_http_connections_refused_total %llu\n"
                         "# HELP nhid_tls_handshake_failures_total Failed TLS handshakes.\n"
                         "# TYPE nhid_tls_handshake_failures_total counter\n"
-                        "nhid_tls_handshake_failures_total %llu\n",
+                        "nhid_tls_handshake_failures_total %llu\n"
+                        "# HELP nhid_write_conflicts_total Optimistic writes whose reads had "
+                        "changed, re-run in the writer.\n"
+                        "# TYPE nhid_write_conflicts_total counter\n"
+                        "nhid_write_conflicts_total %llu\n",
                         atomic_load(&h->open_conns),
                         (unsigned long long)atomic_load(&h->conns_refused),
-                        (unsigned long long)atomic_load(&h->tls_failures));
+                        (unsigned long long)atomic_load(&h->tls_failures),
+                        (unsigned long long)atomic_load(&h->write_conflicts));
     size_t len = evbuffer_get_length(b);
     char *out = malloc(len + 1);
     if (out) {

@@ -1064,12 +1064,13 @@ static int h_subkeys(struct nhid_request *req, struct nhid_response *resp)
 /* ---- engine ------------------------------------------------------------- */
 
 #define W NHID_ROUTE_WRITE
+#define O NHID_ROUTE_OPTIMISTIC /* a new version: CPU work off the writer thread */
 /* One block of routes per mount (kv_mounts); the handlers read the mount from the path. */
 #define KV_ROUTES(m)                                                                               \
     {m "/config", NHID_M_GET, 0, h_config_read, "read"},                                           \
         {m "/config", NHID_M_WRITE, W, h_config_write, "update"},                                  \
         {m "/data/*path", NHID_M_GET, 0, h_data_read, "read"},                                     \
-        {m "/data/*path", NHID_M_WRITE, W, h_data_write, "update"},                                \
+        {m "/data/*path", NHID_M_WRITE, W | O, h_data_write, "update"},                              \
         {m "/data/*path", NHID_M_PATCH, W, h_data_patch, "update"},                                \
         {m "/data/*path", NHID_M_DELETE, W, h_data_delete, "delete"},                              \
         {m "/delete/*path", NHID_M_WRITE, W, h_delete, "update"},                                  \

@@ -1136,8 +1136,9 @@ out:
 }
 
 const struct nhid_route pki_issue_routes[] = {
-    {"pki/sign/:role", NHID_M_WRITE, NHID_ROUTE_WRITE, h_sign, "sign"},
-    {"pki/issue/:role", NHID_M_WRITE, NHID_ROUTE_WRITE | NHID_ROUTE_NO_AUDIT_DATA, h_issue,
+    {"pki/sign/:role", NHID_M_WRITE, NHID_ROUTE_WRITE | NHID_ROUTE_OPTIMISTIC, h_sign, "sign"},
+    {"pki/issue/:role", NHID_M_WRITE,
+     NHID_ROUTE_WRITE | NHID_ROUTE_OPTIMISTIC | NHID_ROUTE_NO_AUDIT_DATA, h_issue,
      "issue"},
     {"pki/renew", NHID_M_WRITE, NHID_ROUTE_WRITE | NHID_ROUTE_UNAUTH, h_renew, "renew"},
     {"pki/cert/:serial", NHID_M_GET, 0, h_cert_read, "read"},

@@ -15,6 +15,7 @@
  * COMMIT (one WAL fsync with synchronous=FULL), then each completion.
  */
 #include "store/store.h"
+#include "store/store_stage.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -88,6 +89,7 @@ struct nhid_txn {
     struct nhid_store *st;
     struct conn *c;
     bool writable;
+    struct nhid_stage *stage; /* set: a staged txn (stage.c) */
 };
 
 struct conn {
@@ -809,9 +811,59 @@ int nhid_store_write(struct nhid_store *st, nhid_store_job_fn fn, void *arg)
 
 /* ---- operations inside a transaction --------------------------------------- */
 
+/* A txn is usable only while open (a read txn between begin and end). */
+static bool txn_ok_base(const struct nhid_txn *txn)
+{
+    return txn && txn->c && (txn->writable || txn->c->depth > 0);
+}
+
 bool nhid_txn_writable(const struct nhid_txn *txn)
 {
     return txn && txn->writable;
+}
+
+int nhid_store_stage_begin(struct nhid_txn *base, struct nhid_txn **out)
+{
+    if (!txn_ok_base(base) || base->stage || out == NULL)
+        return NHID_ERR_INVALID;
+    struct nhid_txn *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NHID_ERR_NOMEM;
+    t->stage = stage_new(base);
+    if (t->stage == NULL) {
+        free(t);
+        return NHID_ERR_NOMEM;
+    }
+    t->st = base->st;
+    t->writable = true;
+    *out = t;
+    return NHID_OK;
+}
+
+bool nhid_store_stage_usable(const struct nhid_txn *staged)
+{
+    return staged && stage_usable(staged->stage);
+}
+
+size_t nhid_store_stage_writes(const struct nhid_txn *staged)
+{
+    return staged ? stage_write_count(staged->stage) : 0;
+}
+
+int nhid_store_stage_apply(struct nhid_txn *staged, struct nhid_txn *wtxn)
+{
+    if (staged == NULL || staged->stage == NULL || wtxn == NULL || !wtxn->writable ||
+        wtxn->stage)
+        return NHID_ERR_INVALID;
+    return stage_apply(staged->stage, wtxn);
+}
+
+void nhid_store_stage_free(struct nhid_txn *staged)
+{
+    if (staged == NULL)
+        return;
+    stage_free(staged->stage);
+    free(staged);
 }
 
 struct nhid_store *nhid_txn_store(const struct nhid_txn *txn)
@@ -819,11 +871,6 @@ struct nhid_store *nhid_txn_store(const struct nhid_txn *txn)
     return txn ? txn->st : NULL;
 }
 
-/* A txn is usable only while open (a read txn between begin and end). */
-static bool txn_ok(const struct nhid_txn *txn)
-{
-    return txn && txn->c && (txn->writable || txn->c->depth > 0);
-}
 
 int nhid_txn_get_with(struct nhid_txn *txn, const char *key, nhid_value_fn fn, void *arg)
 {
@@ -833,7 +880,9 @@ int nhid_txn_get_with(struct nhid_txn *txn, const char *key, nhid_value_fn fn, v
     size_t klen;
     static const uint8_t empty[1] = {0};
 
-    if (!txn_ok(txn) || fn == NULL)
+    if (txn && txn->stage)
+        return stage_get_with(txn->stage, key, fn, arg);
+    if (!txn_ok_base(txn) || fn == NULL)
         return NHID_ERR_INVALID;
     NHID_TRY(key_check(key, &klen));
     NHID_TRY(stmt_acquire(txn->c, S_GET, &s, &temp));
@@ -898,6 +947,8 @@ int nhid_txn_put(struct nhid_txn *txn, const char *key, const uint8_t *val, size
     size_t klen;
     static const uint8_t empty[1] = {0};
 
+    if (txn && txn->stage)
+        return stage_put(txn->stage, key, val, len);
     if (txn == NULL || txn->c == NULL)
         return NHID_ERR_INVALID;
     if (!txn->writable)
@@ -928,6 +979,8 @@ int nhid_txn_delete(struct nhid_txn *txn, const char *key)
     bool temp = false;
     size_t klen;
 
+    if (txn && txn->stage)
+        return stage_delete(txn->stage, key);
     if (txn == NULL || txn->c == NULL)
         return NHID_ERR_INVALID;
     if (!txn->writable)
@@ -1004,7 +1057,9 @@ int nhid_txn_scan(struct nhid_txn *txn, const char *start, const char *end, size
 {
     size_t slen = 0, elen = 0;
 
-    if (!txn_ok(txn) || cb == NULL)
+    if (txn && txn->stage)
+        return stage_scan(txn->stage, start, end, limit, keys_only, cb, arg);
+    if (!txn_ok_base(txn) || cb == NULL)
         return NHID_ERR_INVALID;
     if (start == NULL)
         start = "";
@@ -1027,7 +1082,9 @@ int nhid_txn_scan_prefix(struct nhid_txn *txn, const char *prefix, const char *a
     bool bounded;
     const char *lop;
 
-    if (!txn_ok(txn) || cb == NULL || prefix == NULL)
+    if (txn && txn->stage)
+        return stage_scan_prefix(txn->stage, prefix, after, limit, keys_only, cb, arg);
+    if (!txn_ok_base(txn) || cb == NULL || prefix == NULL)
         return NHID_ERR_INVALID;
     plen = strnlen(prefix, NHID_STORE_KEY_MAX + 1);
     if (plen > NHID_STORE_KEY_MAX)
@@ -1062,6 +1119,8 @@ int nhid_txn_delete_prefix(struct nhid_txn *txn, const char *prefix, uint64_t *d
     char hi[NHID_STORE_KEY_MAX + 1];
     size_t plen, hilen = 0;
 
+    if (txn && txn->stage)
+        return stage_delete_prefix(txn->stage);
     if (txn == NULL || txn->c == NULL || prefix == NULL)
         return NHID_ERR_INVALID;
     if (!txn->writable)
@@ -1090,7 +1149,9 @@ int nhid_txn_count_prefix(struct nhid_txn *txn, const char *prefix, uint64_t *co
     char hi[NHID_STORE_KEY_MAX + 1];
     size_t plen, hilen = 0;
 
-    if (!txn_ok(txn) || prefix == NULL || count == NULL)
+    if (txn && txn->stage)
+        return stage_count_prefix(txn->stage, prefix, count);
+    if (!txn_ok_base(txn) || prefix == NULL || count == NULL)
         return NHID_ERR_INVALID;
     plen = strnlen(prefix, NHID_STORE_KEY_MAX + 1);
     if (plen > NHID_STORE_KEY_MAX)

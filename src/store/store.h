@@ -76,6 +76,35 @@ struct nhid_store_stats {
 };
 void nhid_store_get_stats(struct nhid_store *st, struct nhid_store_stats *out);
 
+/* ---- optimistic writes (stage.c) ------------------------------------------ */
+
+/*
+ * A staged txn moves a write's CPU work (signing, hashing, encrypting,
+ * encoding) off the single writer thread, with optimistic concurrency
+ * control:
+ *  - nhid_store_stage_begin(base) wraps an open read txn. Through the
+ *    staged txn, reads see base's snapshot plus the staged txn's own
+ *    writes; puts and deletes are kept in memory; every key read and range
+ *    scanned is remembered. nhid_txn_writable() is true.
+ *  - nhid_store_stage_apply(staged, wtxn), inside a writer job: if every
+ *    remembered read gives the same bytes in wtxn (which sees all commits
+ *    and the earlier jobs of its batch), applies the staged writes and
+ *    returns NHID_OK; if not, writes nothing and returns NHID_ERR_CONFLICT,
+ *    and the caller runs the work again in wtxn.
+ * What a staged txn cannot serve exactly (a prefix delete, a scan or count
+ * over keys it has written, more than its size bounds) fails with
+ * NHID_ERR_UNSUPPORTED and makes nhid_store_stage_usable() false: run the
+ * work in a writer job instead. The base txn must stay open while the
+ * staged txn reads; apply needs only the staged txn.
+ */
+NHID_MUST_CHECK int nhid_store_stage_begin(struct nhid_txn *base, struct nhid_txn **out);
+bool nhid_store_stage_usable(const struct nhid_txn *staged);
+/* Number of keys the staged txn would write or delete. */
+size_t nhid_store_stage_writes(const struct nhid_txn *staged);
+NHID_MUST_CHECK int nhid_store_stage_apply(struct nhid_txn *staged, struct nhid_txn *wtxn);
+/* Free a staged txn (applied or not). Safe with NULL. */
+void nhid_store_stage_free(struct nhid_txn *staged);
+
 /* ---- operations inside a transaction ------------------------------------ */
 
 bool nhid_txn_writable(const struct nhid_txn *txn);

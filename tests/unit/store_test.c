@@ -703,6 +703,168 @@ static void test_close_drains_queue(void **state)
     assert_int_equal(open_store(f, false), NHID_OK);
 }
 
+
+/* ---- optimistic (staged) writes -------------------------------------------------- */
+
+struct apply_arg {
+    struct nhid_txn *staged;
+    int rc;
+};
+
+static int apply_job(struct nhid_txn *txn, void *arg)
+{
+    struct apply_arg *a = arg;
+    a->rc = nhid_store_stage_apply(a->staged, txn);
+    return a->rc;
+}
+
+/* Stage work over a snapshot; returns the staged txn (snapshot ended). */
+static struct nhid_txn *stage_begin(struct nhid_store *st, struct nhid_txn **snap)
+{
+    struct nhid_txn *stx = NULL;
+    assert_int_equal(nhid_store_read_begin(st, snap), NHID_OK);
+    assert_int_equal(nhid_store_stage_begin(*snap, &stx), NHID_OK);
+    assert_true(nhid_txn_writable(stx));
+    return stx;
+}
+
+static int apply(struct nhid_store *st, struct nhid_txn *stx)
+{
+    struct apply_arg a = {stx, 0};
+    int rc = nhid_store_write(st, apply_job, &a);
+    nhid_store_stage_free(stx);
+    return rc;
+}
+
+static void test_stage_reads_own_writes_and_applies(void **state)
+{
+    struct fixture *f = *state;
+    struct nhid_txn *snap = NULL, *stx;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    put1(f->st, "a/1", "one");
+    stx = stage_begin(f->st, &snap);
+    assert_int_equal(nhid_txn_get(stx, "a/1", &v, &n), NHID_OK);
+    assert_int_equal(n, 3);
+    free(v);
+    assert_int_equal(nhid_txn_put(stx, "a/2", (const uint8_t *)"two", 3), NHID_OK);
+    assert_int_equal(nhid_txn_delete(stx, "a/1"), NHID_OK);
+    /* The staged txn sees its own writes; nothing is in the store yet. */
+    assert_int_equal(nhid_txn_get(stx, "a/1", &v, &n), NHID_ERR_NOT_FOUND);
+    assert_int_equal(nhid_txn_get(stx, "a/2", &v, &n), NHID_OK);
+    assert_memory_equal(v, "two", 3);
+    free(v);
+    nhid_store_read_end(snap);
+    assert_int_equal(nhid_store_stage_writes(stx), 2);
+    char *g = get1(f->st, "a/2");
+    assert_null(g);
+    assert_int_equal(apply(f->st, stx), NHID_OK);
+    g = get1(f->st, "a/2");
+    assert_string_equal(g, "two");
+    free(g);
+    assert_null(get1(f->st, "a/1"));
+}
+
+static void test_stage_conflict_on_changed_read(void **state)
+{
+    struct fixture *f = *state;
+    struct nhid_txn *snap = NULL, *stx;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    put1(f->st, "c/counter", "1");
+    stx = stage_begin(f->st, &snap);
+    assert_int_equal(nhid_txn_get(stx, "c/counter", &v, &n), NHID_OK);
+    free(v);
+    assert_int_equal(nhid_txn_put(stx, "c/counter", (const uint8_t *)"2", 1), NHID_OK);
+    nhid_store_read_end(snap);
+    /* Someone else commits first: the staged increment must not land. */
+    put1(f->st, "c/counter", "5");
+    assert_int_equal(apply(f->st, stx), NHID_ERR_CONFLICT);
+    char *g = get1(f->st, "c/counter");
+    assert_string_equal(g, "5");
+    free(g);
+}
+
+static void test_stage_conflict_on_absent_key_created(void **state)
+{
+    struct fixture *f = *state;
+    struct nhid_txn *snap = NULL, *stx;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    stx = stage_begin(f->st, &snap);
+    assert_int_equal(nhid_txn_get(stx, "u/name", &v, &n), NHID_ERR_NOT_FOUND);
+    assert_int_equal(nhid_txn_put(stx, "u/name", (const uint8_t *)"mine", 4), NHID_OK);
+    nhid_store_read_end(snap);
+    put1(f->st, "u/name", "theirs");
+    assert_int_equal(apply(f->st, stx), NHID_ERR_CONFLICT);
+    char *g = get1(f->st, "u/name");
+    assert_string_equal(g, "theirs");
+    free(g);
+}
+
+static void test_stage_scan_validation(void **state)
+{
+    struct fixture *f = *state;
+    struct nhid_txn *snap = NULL, *stx;
+    struct collect c;
+    uint64_t count = 0;
+    put1(f->st, "s/1", "x");
+    put1(f->st, "s/2", "y");
+    /* A scan stopped early is validated only up to where it stopped. */
+    stx = stage_begin(f->st, &snap);
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 1;
+    assert_int_equal(nhid_txn_scan_prefix(stx, "s/", NULL, 0, false, collect_cb, &c), NHID_OK);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(nhid_txn_put(stx, "t/out", (const uint8_t *)"1", 1), NHID_OK);
+    nhid_store_read_end(snap);
+    put1(f->st, "s/3", "z"); /* past the stop: no conflict */
+    assert_int_equal(apply(f->st, stx), NHID_OK);
+    /* A full scan or a count conflicts with a new key in its range. */
+    stx = stage_begin(f->st, &snap);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(nhid_txn_scan(stx, "s/", "s0", 0, true, collect_cb, &c), NHID_OK);
+    assert_int_equal(c.n, 3);
+    assert_int_equal(nhid_txn_put(stx, "t/out", (const uint8_t *)"2", 1), NHID_OK);
+    nhid_store_read_end(snap);
+    put1(f->st, "s/4", "w");
+    assert_int_equal(apply(f->st, stx), NHID_ERR_CONFLICT);
+    stx = stage_begin(f->st, &snap);
+    assert_int_equal(nhid_txn_count_prefix(stx, "s/", &count), NHID_OK);
+    assert_int_equal(count, 4);
+    assert_int_equal(nhid_txn_put(stx, "t/out", (const uint8_t *)"3", 1), NHID_OK);
+    nhid_store_read_end(snap);
+    put1(f->st, "s/2", NULL);
+    assert_int_equal(apply(f->st, stx), NHID_ERR_CONFLICT);
+    char *g = get1(f->st, "t/out");
+    assert_string_equal(g, "1");
+    free(g);
+}
+
+static void test_stage_unsupported_falls_back(void **state)
+{
+    struct fixture *f = *state;
+    struct nhid_txn *snap = NULL, *stx;
+    struct collect c;
+    put1(f->st, "p/1", "x");
+    stx = stage_begin(f->st, &snap);
+    assert_true(nhid_store_stage_usable(stx));
+    assert_int_equal(nhid_txn_delete_prefix(stx, "p/", NULL), NHID_ERR_UNSUPPORTED);
+    assert_false(nhid_store_stage_usable(stx));
+    nhid_store_stage_free(stx);
+    nhid_store_read_end(snap);
+    /* A scan over a range the txn has written is not merged either. */
+    stx = stage_begin(f->st, &snap);
+    assert_int_equal(nhid_txn_put(stx, "p/2", (const uint8_t *)"y", 1), NHID_OK);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(nhid_txn_scan_prefix(stx, "p/", NULL, 0, false, collect_cb, &c),
+                     NHID_ERR_UNSUPPORTED);
+    assert_false(nhid_store_stage_usable(stx));
+    nhid_store_read_end(snap);
+    assert_int_equal(apply(f->st, stx), NHID_ERR_UNSUPPORTED);
+    assert_null(get1(f->st, "p/2"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -717,6 +879,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_drains_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stage_reads_own_writes_and_applies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stage_conflict_on_changed_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stage_conflict_on_absent_key_created, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stage_scan_validation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stage_unsupported_falls_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -936,7 +936,8 @@ static void approle_on_seal(struct nhid_core *core)
 }
 
 static const struct nhid_route approle_routes[] = {
-    {"auth/approle/login", NHID_M_WRITE, NHID_ROUTE_UNAUTH | NHID_ROUTE_WRITE, h_login, "login"},
+    {"auth/approle/login", NHID_M_WRITE,
+     NHID_ROUTE_UNAUTH | NHID_ROUTE_WRITE | NHID_ROUTE_OPTIMISTIC, h_login, "login"},
     {"auth/approle/role", NHID_M_LIST | NHID_M_GET, 0, h_role_list, "list"},
     {"auth/approle/role/:role_name", NHID_M_WRITE, NHID_ROUTE_WRITE, h_role_write, "update"},
     {"auth/approle/role/:role_name", NHID_M_GET, 0, h_role_read, "read"},

@@ -800,8 +800,9 @@ static void token_on_seal(struct nhid_core *core)
 }
 
 static const struct nhid_route token_routes[] = {
-    {"auth/token/create", NHID_M_WRITE, NHID_ROUTE_WRITE, h_create, "create"},
-    {"auth/token/create-orphan", NHID_M_WRITE, NHID_ROUTE_WRITE, h_create_orphan, "create"},
+    {"auth/token/create", NHID_M_WRITE, NHID_ROUTE_WRITE | NHID_ROUTE_OPTIMISTIC, h_create, "create"},
+    {"auth/token/create-orphan", NHID_M_WRITE, NHID_ROUTE_WRITE | NHID_ROUTE_OPTIMISTIC,
+     h_create_orphan, "create"},
     {"auth/token/lookup-self", NHID_M_GET | NHID_M_WRITE, NHID_ROUTE_SELF, h_lookup_self, "read"},
     {"auth/token/lookup", NHID_M_WRITE, 0, h_lookup, "read"},
     {"auth/token/lookup-accessor", NHID_M_WRITE, 0, h_lookup_accessor, "read"},

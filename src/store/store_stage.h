@@ -1,0 +1,31 @@
+/*
+ * store_stage.h — the staged (optimistic) txn layer, shared between
+ * sqlite.c (which dispatches a staged nhid_txn's operations here) and
+ * stage.c. Not for use outside src/store/: engines see only store.h.
+ */
+#ifndef NHID_STORE_STAGE_H
+#define NHID_STORE_STAGE_H
+
+#include "store/store.h"
+
+struct nhid_stage;
+
+struct nhid_stage *stage_new(struct nhid_txn *base);
+void stage_free(struct nhid_stage *s);
+bool stage_usable(const struct nhid_stage *s);
+size_t stage_write_count(const struct nhid_stage *s);
+
+int stage_get_with(struct nhid_stage *s, const char *key, nhid_value_fn fn, void *arg);
+int stage_put(struct nhid_stage *s, const char *key, const uint8_t *val, size_t len);
+int stage_delete(struct nhid_stage *s, const char *key);
+int stage_delete_prefix(struct nhid_stage *s);
+int stage_scan(struct nhid_stage *s, const char *start, const char *end, size_t limit,
+               bool keys_only, nhid_scan_fn cb, void *arg);
+int stage_scan_prefix(struct nhid_stage *s, const char *prefix, const char *after, size_t limit,
+                      bool keys_only, nhid_scan_fn cb, void *arg);
+int stage_count_prefix(struct nhid_stage *s, const char *prefix, uint64_t *count);
+
+/* Validate the read set against w and apply the writes (see store.h). */
+int stage_apply(struct nhid_stage *s, struct nhid_txn *w);
+
+#endif /* NHID_STORE_STAGE_H */
