@@ -54,6 +54,7 @@
 struct audit_item {
     struct audit_item *next;
     json_t *rec;
+    bool borrowed; /* the submitter frees rec, after done (nhid_audit_submit_borrowed) */
     nhid_audit_done_fn done;
     void *arg;
     int rc;
@@ -474,7 +475,8 @@ static void process_batch(struct nhid_audit *a, struct audit_item **items, size_
     /* Completions run without locks: they may submit or enable/disable. */
     for (size_t i = 0; i < n; i++) {
         struct audit_item *it = items[i];
-        json_decref(it->rec);
+        if (!it->borrowed)
+            json_decref(it->rec);
         if (it->done != NULL)
             it->done(it->rc, it->arg);
         free(it);
@@ -804,26 +806,31 @@ out:
     return rc;
 }
 
-int nhid_audit_submit(struct nhid_audit *a, json_t *record, nhid_audit_done_fn done, void *arg)
+static int submit(struct nhid_audit *a, json_t *record, bool borrowed, nhid_audit_done_fn done,
+                  void *arg)
 {
     if (a == NULL || !json_is_object(record)) {
-        json_decref(record);
+        if (!borrowed)
+            json_decref(record);
         return NHID_ERR_INVALID;
     }
     struct audit_item *it = malloc(sizeof(*it));
     if (it == NULL) {
-        json_decref(record);
+        if (!borrowed)
+            json_decref(record);
         return NHID_ERR_NOMEM;
     }
     it->next = NULL;
     it->rec = record;
+    it->borrowed = borrowed;
     it->done = done;
     it->arg = arg;
     it->rc = NHID_OK;
     pthread_mutex_lock(&a->qmu);
     if (a->stop || a->qlen >= AUDIT_QUEUE_MAX) {
         pthread_mutex_unlock(&a->qmu);
-        json_decref(record);
+        if (!borrowed)
+            json_decref(record);
         free(it);
         return NHID_ERR_UNAVAILABLE;
     }
@@ -833,6 +840,19 @@ int nhid_audit_submit(struct nhid_audit *a, json_t *record, nhid_audit_done_fn d
     pthread_cond_signal(&a->qcv);
     pthread_mutex_unlock(&a->qmu);
     return NHID_OK;
+}
+
+int nhid_audit_submit(struct nhid_audit *a, json_t *record, nhid_audit_done_fn done, void *arg)
+{
+    return submit(a, record, false, done, arg);
+}
+
+int nhid_audit_submit_borrowed(struct nhid_audit *a, json_t *record, nhid_audit_done_fn done,
+                               void *arg)
+{
+    if (done == NULL)
+        return NHID_ERR_INVALID; /* the caller could never know when to free */
+    return submit(a, record, true, done, arg);
 }
 
 struct audit_waiter {

@@ -72,6 +72,15 @@ typedef void (*nhid_audit_done_fn)(int rc, void *arg);
  */
 NHID_MUST_CHECK int nhid_audit_submit(struct nhid_audit *a, json_t *record,
                                       nhid_audit_done_fn done, void *arg);
+/*
+ * As nhid_audit_submit, but the caller keeps its reference and frees the
+ * record after done has been called (and must not change it before).
+ * Records are built on the event loops: freeing them there too keeps
+ * their memory off the audit thread (glibc frees across threads contend
+ * on the allocating thread's arena). done is required.
+ */
+NHID_MUST_CHECK int nhid_audit_submit_borrowed(struct nhid_audit *a, json_t *record,
+                                               nhid_audit_done_fn done, void *arg);
 /* Queue and wait until durable; returns the completion rc. */
 NHID_MUST_CHECK int nhid_audit_submit_wait(struct nhid_audit *a, json_t *record);
 

@@ -43,6 +43,7 @@ struct pending {
     /* NHID_ROUTE_OPTIMISTIC: the handler's staged writes and audit record, for the writer. */
     struct nhid_txn *staged;
     json_t *staged_audit;
+    json_t *audit_rec; /* the record submitted (borrowed by the audit thread until done) */
     char saved_entity_id[64];  /* req->auth before the staged run, restored for a re-run */
     char saved_identity[128];
     int store_rc;

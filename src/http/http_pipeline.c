@@ -35,6 +35,7 @@ static void pending_free(struct pending *p)
     nhid_response_clear(&p->resp);
     nhid_store_stage_free(p->staged);
     json_decref(p->staged_audit);
+    json_decref(p->audit_rec);
     if (p->body)
         nhid_free_secret(p->body, p->req.body_len);
     free(p->query);
@@ -208,7 +209,9 @@ static void finish(struct pending *p)
     if (audit_wanted(p)) {
         struct nhid_audit *audit = p->req.core->audit;
         json_t *rec = audit_record(p);
-        if (rec == NULL || nhid_audit_submit(audit, rec, audit_done, p) < 0) {
+        json_decref(p->audit_rec); /* a corrected answer's earlier record, already durable */
+        p->audit_rec = rec;
+        if (rec == NULL || nhid_audit_submit_borrowed(audit, rec, audit_done, p) < 0) {
             p->audit_rc = NHID_ERR_IO;
             p->stage = 2;
             http_pipeline_complete(p);
@@ -322,9 +325,12 @@ static int write_job(struct nhid_txn *txn, void *arg)
     if (rc >= 0 && audit_wanted(p)) {
         serialise(p);
         json_t *rec = audit_record(p);
+        json_decref(p->audit_rec);
+        p->audit_rec = rec;
         atomic_store(&p->parts, 2);
-        p->early_audit = rec != NULL &&
-                         nhid_audit_submit(p->req.core->audit, rec, early_audit_done, p) == NHID_OK;
+        p->early_audit =
+            rec != NULL &&
+            nhid_audit_submit_borrowed(p->req.core->audit, rec, early_audit_done, p) == NHID_OK;
     }
     return rc < 0 ? rc : NHID_OK;
 }
@@ -371,10 +377,12 @@ static int staged_job(struct nhid_txn *txn, void *arg)
     }
     /* As write_job: the audit record's fsync overlaps the commit's. */
     if (p->staged_audit) {
-        json_t *rec = p->staged_audit;
+        json_decref(p->audit_rec);
+        p->audit_rec = p->staged_audit;
         p->staged_audit = NULL;
         atomic_store(&p->parts, 2);
-        p->early_audit = nhid_audit_submit(p->req.core->audit, rec, early_audit_done, p) == NHID_OK;
+        p->early_audit = nhid_audit_submit_borrowed(p->req.core->audit, p->audit_rec,
+                                                    early_audit_done, p) == NHID_OK;
     }
     return NHID_OK;
 }
