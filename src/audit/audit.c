@@ -70,11 +70,11 @@ struct audit_dev {
     ino_t st_ino;
     /* iomu: */
     bool broken;
-    uint64_t seq;                         /* last durable record's seq (0: none) */
-    char chain_hex[AUDIT_HEX_LEN + 1];    /* its chain (zeros: none) */
-    off_t good_off;                       /* file size after the last durable batch */
-    EVP_MAC_CTX *mac;                     /* keyed HMAC-SHA256, audit thread only */
-    uint8_t key[32];                      /* for nhid_audit_hash(), devmu */
+    uint64_t seq;                      /* last durable record's seq (0: none) */
+    char chain_hex[AUDIT_HEX_LEN + 1]; /* its chain (zeros: none) */
+    off_t good_off;                    /* file size after the last durable batch */
+    EVP_MAC_CTX *mac;                  /* keyed HMAC-SHA256, audit thread only */
+    uint8_t key[32];                   /* for nhid_audit_hash(), devmu */
 };
 
 struct nhid_audit {
@@ -276,9 +276,9 @@ static int dev_load_tail(struct audit_dev *d, char *errbuf, size_t errlen)
     const char *why = audit_tail_parse(line, len, &t);
     if (why != NULL) {
         set_err(errbuf, errlen,
-                       "audit file \"%s\": its last line is not an audit record (%s); run "
-                       "`nhid audit verify %s` and move the file aside",
-                       d->path, why, d->path);
+                "audit file \"%s\": its last line is not an audit record (%s); run "
+                "`nhid audit verify %s` and move the file aside",
+                d->path, why, d->path);
         NHID_FAIL(NHID_ERR_IO);
     }
     uint8_t digest[32];
@@ -290,9 +290,9 @@ static int dev_load_tail(struct audit_dev *d, char *errbuf, size_t errlen)
     audit_hex32_encode(digest, hex);
     if (memcmp(hex, t.chain_hex, AUDIT_HEX_LEN) != 0) {
         set_err(errbuf, errlen,
-                       "audit file \"%s\": its last record (seq %llu) fails its chain check "
-                       "(edited?); run `nhid audit verify %s` and move the file aside",
-                       d->path, (unsigned long long)t.seq, d->path);
+                "audit file \"%s\": its last record (seq %llu) fails its chain check "
+                "(edited?); run `nhid audit verify %s` and move the file aside",
+                d->path, (unsigned long long)t.seq, d->path);
         NHID_FAIL(NHID_ERR_IO);
     }
     d->seq = t.seq;
@@ -302,12 +302,12 @@ static int dev_load_tail(struct audit_dev *d, char *errbuf, size_t errlen)
 io_err:
     if (e == EFBIG)
         set_err(errbuf, errlen,
-                       "audit file \"%s\": its last line is longer than %lld bytes; move the "
-                       "file aside",
-                       d->path, (long long)AUDIT_LINE_MAX);
+                "audit file \"%s\": its last line is longer than %lld bytes; move the "
+                "file aside",
+                d->path, (long long)AUDIT_LINE_MAX);
     else
-        set_err(errbuf, errlen, "audit file \"%s\": cannot read its last record: %s",
-                       d->path, strerror(e));
+        set_err(errbuf, errlen, "audit file \"%s\": cannot read its last record: %s", d->path,
+                strerror(e));
     rc = NHID_ERR_IO;
 out:
     EVP_MD_CTX_free(ctx);
@@ -318,11 +318,11 @@ out:
 /* Roll back a failed batch on d (see the comment at the top). iomu held. */
 static void dev_fail(struct audit_dev *d, const char *what, int e)
 {
-    nhid_error(MOD, "device %s: %s %s failed: %s; failing the batch's requests", d->name,
-               what, d->path, strerror(e));
+    nhid_error(MOD, "device %s: %s %s failed: %s; failing the batch's requests", d->name, what,
+               d->path, strerror(e));
     if (d->regular && ftruncate(d->fd, d->good_off) == 0 && datasync(d->fd) == 0) {
-        nhid_warn(MOD, "device %s: rolled %s back to its last durable record (seq %llu)",
-                  d->name, d->path, (unsigned long long)d->seq);
+        nhid_warn(MOD, "device %s: rolled %s back to its last durable record (seq %llu)", d->name,
+                  d->path, (unsigned long long)d->seq);
         return;
     }
     d->broken = true;
@@ -655,8 +655,8 @@ int nhid_audit_enable_file(struct nhid_audit *a, const char *name, const char *p
     d->fd = -1;
     if (device_name(name, d->name) < 0) {
         set_err(errbuf, errlen,
-                       "audit device name \"%s\": use 1 to %d letters, digits, '.', '_' or '-'",
-                       name != NULL ? name : "", NHID_AUDIT_NAME_MAX);
+                "audit device name \"%s\": use 1 to %d letters, digits, '.', '_' or '-'",
+                name != NULL ? name : "", NHID_AUDIT_NAME_MAX);
         NHID_FAIL(NHID_ERR_INVALID);
     }
     d->path = nhid_strdup(path);
@@ -675,9 +675,9 @@ int nhid_audit_enable_file(struct nhid_audit *a, const char *name, const char *p
         d->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOCTTY);
     if (d->fd < 0) {
         set_err(errbuf, errlen,
-                       "audit file \"%s\": cannot open: %s (the directory must exist and be "
-                       "writable by the server)",
-                       path, strerror(errno));
+                "audit file \"%s\": cannot open: %s (the directory must exist and be "
+                "writable by the server)",
+                path, strerror(errno));
         NHID_FAIL(NHID_ERR_IO);
     }
     if (created)
@@ -698,12 +698,11 @@ int nhid_audit_enable_file(struct nhid_audit *a, const char *name, const char *p
     } else if (other != NULL) {
         /* Two chains in one file would fork it. */
         rc = NHID_ERR_EXISTS;
-        set_err(errbuf, errlen, "audit file \"%s\" is already written by device \"%s/\"",
-                       path, other);
+        set_err(errbuf, errlen, "audit file \"%s\" is already written by device \"%s/\"", path,
+                other);
     } else if (a->ndevs >= NHID_AUDIT_DEVICES_MAX) {
         rc = NHID_ERR_TOO_LARGE;
-        set_err(errbuf, errlen, "at most %d audit devices can be enabled",
-                       NHID_AUDIT_DEVICES_MAX);
+        set_err(errbuf, errlen, "at most %d audit devices can be enabled", NHID_AUDIT_DEVICES_MAX);
     } else {
         a->devs[a->ndevs++] = d;
         d = NULL;
@@ -756,9 +755,9 @@ json_t *nhid_audit_list(struct nhid_audit *a)
         struct audit_dev *d = a->devs[i];
         char key[NHID_AUDIT_NAME_MAX + 2];
         snprintf(key, sizeof(key), "%s/", d->name);
-        json_t *v = json_pack("{s:s, s:s, s:{s:s}, s:b, s:s}", "type", "file", "description",
-                              d->description, "options", "file_path", d->path, "local", 0,
-                              "path", key);
+        json_t *v =
+            json_pack("{s:s, s:s, s:{s:s}, s:b, s:s}", "type", "file", "description",
+                      d->description, "options", "file_path", d->path, "local", 0, "path", key);
         if (v == NULL || json_object_set_new(out, key, v) != 0) {
             json_decref(out);
             out = NULL;

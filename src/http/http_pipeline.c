@@ -126,9 +126,9 @@ static json_t *audit_record(struct pending *p)
     char ts[NHID_RFC3339_LEN];
     nhid_time_format_ns(nhid_now_ns(), ts);
 
-    json_t *req = json_pack("{s:s, s:s, s:s, s:i, s:b}", "method", q->method_name, "path",
-                            p->path, "remote_address", q->remote_addr, "remote_port",
-                            (int)q->remote_port, "mtls", q->mtls);
+    json_t *req = json_pack("{s:s, s:s, s:s, s:i, s:b}", "method", q->method_name, "path", p->path,
+                            "remote_address", q->remote_addr, "remote_port", (int)q->remote_port,
+                            "mtls", q->mtls);
     if (req && q->body && !omit && json_object_size(q->body) > 0)
         json_object_set(req, "data", q->body);
     if (req && q->client_token)
@@ -146,8 +146,8 @@ static json_t *audit_record(struct pending *p)
             json_object_set(auth, "policies", q->auth.policies);
         json_object_set_new(auth, "root", json_boolean(q->auth.root));
     }
-    json_t *dec = json_pack("{s:b, s:s}", "allowed", q->decision.allowed, "reason",
-                            q->decision.reason);
+    json_t *dec =
+        json_pack("{s:b, s:s}", "allowed", q->decision.allowed, "reason", q->decision.reason);
     if (dec && q->decision.policies)
         json_object_set(dec, "policies", q->decision.policies);
     if (dec && q->decision.errors)
@@ -182,16 +182,14 @@ static void reply(struct pending *p)
     struct conn *c = p->conn;
     int status = p->resp.status;
     const char *type = p->out_type ? p->out_type : "application/json";
-    http_metrics_record(p->loop, p->req.route_index, status,
-                        nhid_mono_ns() - p->req.start_ns);
+    http_metrics_record(p->loop, p->req.route_index, status, nhid_mono_ns() - p->req.start_ns);
     if (status == 204)
         http_conn_respond(c, 204, type, p->extra_headers, "", 0);
     else if (p->req.method == NHID_M_HEAD)
         /* RFC 9110 §9.3.2: the same header fields as GET, no content. */
         http_conn_respond(c, status, type, p->extra_headers, NULL, p->out_len);
     else
-        http_conn_respond(c, status, type, p->extra_headers, p->out ? p->out : "",
-                          p->out_len);
+        http_conn_respond(c, status, type, p->extra_headers, p->out ? p->out : "", p->out_len);
     pending_free(p);
 }
 
@@ -328,9 +326,8 @@ static int write_job(struct nhid_txn *txn, void *arg)
         json_decref(p->audit_rec);
         p->audit_rec = rec;
         atomic_store(&p->parts, 2);
-        p->early_audit =
-            rec != NULL &&
-            nhid_audit_submit_borrowed(p->req.core->audit, rec, early_audit_done, p) == NHID_OK;
+        p->early_audit = rec != NULL && nhid_audit_submit_borrowed(p->req.core->audit, rec,
+                                                                   early_audit_done, p) == NHID_OK;
     }
     return rc < 0 ? rc : NHID_OK;
 }
@@ -687,8 +684,7 @@ void http_pipeline_dispatch(struct conn *c, char *body, size_t body_len)
     struct pending *p = calloc(1, sizeof(*p));
     if (p == NULL) {
         nhid_free_secret(body, body_len);
-        http_conn_respond(c, 500, "application/json", NULL, "{\"errors\":[\"out of memory\"]}",
-                          28);
+        http_conn_respond(c, 500, "application/json", NULL, "{\"errors\":[\"out of memory\"]}", 28);
         return;
     }
     p->loop = c->loop;
@@ -739,13 +735,11 @@ void http_pipeline_dispatch(struct conn *c, char *body, size_t body_len)
     }
     if (tlen < 4 || strncmp(target, "/v1/", 4) != 0) {
         snprintf(p->path, sizeof(p->path), "%.*s", (int)(tlen < 200 ? tlen : 200), target);
-        nhid_resp_error(&p->resp, 404, "no handler for \"%s\": API paths start with /v1/",
-                        p->path);
+        nhid_resp_error(&p->resp, 404, "no handler for \"%s\": API paths start with /v1/", p->path);
         finish(p);
         return;
     }
-    if (nhid_path_normalize(target + 4, tlen - 4, p->path, sizeof(p->path), err, sizeof(err)) <
-        0) {
+    if (nhid_path_normalize(target + 4, tlen - 4, p->path, sizeof(p->path), err, sizeof(err)) < 0) {
         snprintf(p->path, sizeof(p->path), "(invalid)");
         nhid_resp_error(&p->resp, 400, "%s", err);
         finish(p);
@@ -802,8 +796,7 @@ void http_metrics_record(struct http_loop *l, int route_index, int status, int64
     while (b < HTTP_LATENCY_BUCKETS - 1 && secs > latency_bounds[b])
         b++;
     atomic_fetch_add_explicit(&m->latency[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->latency_sum_us, (uint64_t)(dur_ns / 1000),
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->latency_sum_us, (uint64_t)(dur_ns / 1000), memory_order_relaxed);
 }
 
 char *http_metrics_render(struct nhid_core *core)
@@ -826,7 +819,8 @@ char *http_metrics_render(struct nhid_core *core)
                 total += atomic_load_explicit(&h->loops[l].metrics[r].by_class[cls],
                                               memory_order_relaxed);
             if (total)
-                evbuffer_add_printf(b, "nhid_http_requests_total{route=\"%s\",code=\"%dxx\"} %llu\n",
+                evbuffer_add_printf(b,
+                                    "nhid_http_requests_total{route=\"%s\",code=\"%dxx\"} %llu\n",
                                     label, cls, (unsigned long long)total);
         }
     }
@@ -838,10 +832,10 @@ char *http_metrics_render(struct nhid_core *core)
         uint64_t buckets[HTTP_LATENCY_BUCKETS] = {0}, sum_us = 0, count = 0;
         for (unsigned l = 0; l < h->n_loops; l++) {
             for (size_t k = 0; k < HTTP_LATENCY_BUCKETS; k++)
-                buckets[k] += atomic_load_explicit(&h->loops[l].metrics[r].latency[k],
-                                                   memory_order_relaxed);
-            sum_us += atomic_load_explicit(&h->loops[l].metrics[r].latency_sum_us,
-                                           memory_order_relaxed);
+                buckets[k] +=
+                    atomic_load_explicit(&h->loops[l].metrics[r].latency[k], memory_order_relaxed);
+            sum_us +=
+                atomic_load_explicit(&h->loops[l].metrics[r].latency_sum_us, memory_order_relaxed);
         }
         for (size_t k = 0; k < HTTP_LATENCY_BUCKETS; k++)
             count += buckets[k];
@@ -850,34 +844,35 @@ char *http_metrics_render(struct nhid_core *core)
         uint64_t cum = 0;
         for (size_t k = 0; k < HTTP_LATENCY_BUCKETS - 1; k++) {
             cum += buckets[k];
-            evbuffer_add_printf(b,
-                                "nhid_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-                                label, latency_bounds[k], (unsigned long long)cum);
+            evbuffer_add_printf(
+                b, "nhid_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                label, latency_bounds[k], (unsigned long long)cum);
         }
-        evbuffer_add_printf(b,
-                            "nhid_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
-                            "nhid_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-                            "nhid_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                            label, (unsigned long long)count, label, (double)sum_us / 1e6, label,
-                            (unsigned long long)count);
+        evbuffer_add_printf(
+            b,
+            "nhid_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+            "nhid_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+            "nhid_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+            label, (unsigned long long)count, label, (double)sum_us / 1e6, label,
+            (unsigned long long)count);
     }
-    evbuffer_add_printf(b,
-                        "# HELP nhid_http_connections_open Open client connections.\n"
-                        "# TYPE nhid_http_connections_open gauge\nnhid_http_connections_open %u\n"
-                        "# HELP nhid_http_connections_refused_total Connections refused at the limit.\n"
-                        "# TYPE nhid_http_connections_refused_total counter\n"
-                        "nhid_http_connections_refused_total %llu\n"
-                        "# HELP nhid_tls_handshake_failures_total Failed TLS handshakes.\n"
-                        "# TYPE nhid_tls_handshake_failures_total counter\n"
-                        "nhid_tls_handshake_failures_total %llu\n"
-                        "# HELP nhid_write_conflicts_total Optimistic writes whose reads had "
-                        "changed, re-run in the writer.\n"
-                        "# TYPE nhid_write_conflicts_total counter\n"
-                        "nhid_write_conflicts_total %llu\n",
-                        atomic_load(&h->open_conns),
-                        (unsigned long long)atomic_load(&h->conns_refused),
-                        (unsigned long long)atomic_load(&h->tls_failures),
-                        (unsigned long long)atomic_load(&h->write_conflicts));
+    evbuffer_add_printf(
+        b,
+        "# HELP nhid_http_connections_open Open client connections.\n"
+        "# TYPE nhid_http_connections_open gauge\nnhid_http_connections_open %u\n"
+        "# HELP nhid_http_connections_refused_total Connections refused at the limit.\n"
+        "# TYPE nhid_http_connections_refused_total counter\n"
+        "nhid_http_connections_refused_total %llu\n"
+        "# HELP nhid_tls_handshake_failures_total Failed TLS handshakes.\n"
+        "# TYPE nhid_tls_handshake_failures_total counter\n"
+        "nhid_tls_handshake_failures_total %llu\n"
+        "# HELP nhid_write_conflicts_total Optimistic writes whose reads had "
+        "changed, re-run in the writer.\n"
+        "# TYPE nhid_write_conflicts_total counter\n"
+        "nhid_write_conflicts_total %llu\n",
+        atomic_load(&h->open_conns), (unsigned long long)atomic_load(&h->conns_refused),
+        (unsigned long long)atomic_load(&h->tls_failures),
+        (unsigned long long)atomic_load(&h->write_conflicts));
     size_t len = evbuffer_get_length(b);
     char *out = malloc(len + 1);
     if (out) {

@@ -20,6 +20,7 @@
 #include <openssl/x509.h>
 
 #include "http/http_internal.h"
+#include "store/store.h"
 
 #define MOD "http"
 
@@ -30,28 +31,50 @@ static void conn_write_cb(struct bufferevent *bev, void *arg);
 static const char *status_text(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Status";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 307:
+        return "Temporary Redirect";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Status";
     }
 }
 
@@ -328,7 +351,8 @@ static void conn_process_input(struct conn *c)
             }
         }
         /* A slow client trickling bytes: bound the total time of one request. */
-        if ((nhid_mono_ns() - c->req_started_ns) / 1000000000LL > (int64_t)lim->read_timeout_s * 2) {
+        if ((nhid_mono_ns() - c->req_started_ns) / 1000000000LL >
+            (int64_t)lim->read_timeout_s * 2) {
             conn_fail(c, 408, "request took too long to arrive");
             return;
         }
@@ -515,13 +539,41 @@ static void *pool_main(void *arg)
     return NULL;
 }
 
+/* How often a loop gives back its lingering read snapshot (store.h), busy or idle. */
+#define SNAPSHOT_RELEASE_MS 50
+
+static void snapshot_release_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct http_loop *l = arg;
+    nhid_store_read_release(l->srv->core->store);
+}
+
 static void *loop_main(void *arg)
 {
     struct http_loop *l = arg;
+    struct nhid_store *store = l->srv->core->store;
     char name[16];
     snprintf(name, sizeof(name), "nhid-http-%u", l->index);
     pthread_setname_np(pthread_self(), name);
+    /*
+     * Requests on this loop reuse one read snapshot while nothing is
+     * written; the timer bounds how long an idle loop holds it (it would
+     * hold back WAL checkpoints).
+     */
+    struct event *release = NULL;
+    if (store) {
+        release = event_new(l->base, -1, EV_PERSIST, snapshot_release_cb, l);
+        struct timeval tv = {0, SNAPSHOT_RELEASE_MS * 1000};
+        if (release && event_add(release, &tv) == 0)
+            nhid_store_read_linger(store, true);
+    }
     event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    if (store)
+        nhid_store_read_linger(store, false);
+    if (release)
+        event_free(release);
     return NULL;
 }
 
@@ -574,10 +626,8 @@ static int tls_setup(struct nhid_http *h, char *errbuf, size_t errlen)
     }
     if (h->cfg.client_ca_file && *h->cfg.client_ca_file) {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(h->cfg.client_ca_file);
-        if (names == NULL ||
-            SSL_CTX_load_verify_locations(ctx, h->cfg.client_ca_file, NULL) != 1) {
-            snprintf(errbuf, errlen,
-                     "tls_client_ca_file \"%s\": cannot load PEM CA certificates",
+        if (names == NULL || SSL_CTX_load_verify_locations(ctx, h->cfg.client_ca_file, NULL) != 1) {
+            snprintf(errbuf, errlen, "tls_client_ca_file \"%s\": cannot load PEM CA certificates",
                      h->cfg.client_ca_file);
             sk_X509_NAME_pop_free(names, X509_NAME_free);
             return NHID_ERR_INVALID;
@@ -599,8 +649,8 @@ static int tls_setup(struct nhid_http *h, char *errbuf, size_t errlen)
     return NHID_OK;
 }
 
-static evutil_socket_t bind_socket(const struct sockaddr_storage *ss, socklen_t sslen,
-                                   char *errbuf, size_t errlen, const char *addr)
+static evutil_socket_t bind_socket(const struct sockaddr_storage *ss, socklen_t sslen, char *errbuf,
+                                   size_t errlen, const char *addr)
 {
     evutil_socket_t fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -687,9 +737,8 @@ int nhid_http_start(const struct nhid_http_config *cfg, struct nhid_core *core,
             getsockname(fd, (struct sockaddr *)&bound, &blen);
             ss = bound;
             sslen = blen;
-            h->port = ntohs(bound.ss_family == AF_INET6
-                                ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                : ((struct sockaddr_in *)&bound)->sin_port);
+            h->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                        : ((struct sockaddr_in *)&bound)->sin_port);
         }
         l->listener = evconnlistener_new(l->base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE, -1, fd);
         if (l->listener == NULL) {

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -98,6 +99,14 @@ struct conn {
     struct nhid_store *st;
     struct nhid_txn txn; /* the one read txn of this thread (nested begins share it) */
     unsigned depth;
+    /*
+     * Lingering snapshots (nhid_store_read_linger): the read txn stays open
+     * after its last end, and the next begin reuses it if no write batch
+     * has finished since it began (then it is exactly as fresh as a new one).
+     */
+    bool linger;              /* this thread keeps snapshots open between requests */
+    bool lingering;           /* a txn is open with depth 0 */
+    uint64_t snap_batches;    /* st->batches_done before the txn's BEGIN */
     struct conn *prev, *next; /* the store's list of reader connections */
 };
 
@@ -131,6 +140,8 @@ struct nhid_store {
     bool writer_started;
     pthread_mutex_t stats_mu;
     struct nhid_store_stats stats;
+    /* Write batches finished (committed or not), bumped before their completions run. */
+    atomic_uint_fast64_t batches_done;
     struct conn *wconn;
     struct nhid_txn wtxn;
 };
@@ -207,10 +218,9 @@ static int conn_open(struct nhid_store *st, bool writer, struct conn **out)
     c->txn.c = c;
     c->txn.writable = writer;
     /* NOMUTEX: each connection is used by one thread at a time. */
-    src = sqlite3_open_v2(st->path, &c->db,
-                          SQLITE_OPEN_READWRITE | (writer ? SQLITE_OPEN_CREATE : 0) |
-                              SQLITE_OPEN_NOMUTEX,
-                          NULL);
+    src = sqlite3_open_v2(
+        st->path, &c->db,
+        SQLITE_OPEN_READWRITE | (writer ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
         nhid_error(MOD, "open %s: %s", st->path, c->db ? sqlite3_errmsg(c->db) : "no memory");
         NHID_FAIL(sql_err(src));
@@ -236,7 +246,8 @@ static int conn_open(struct nhid_store *st, bool writer, struct conn **out)
             nhid_error(MOD, "%s: cannot switch to WAL journal mode", st->path);
             NHID_FAIL(NHID_ERR_IO);
         }
-        /* FULL: the WAL is fsynced at every commit, so an acknowledged write survives power loss. */
+        /* FULL: the WAL is fsynced at every commit, so an acknowledged write survives power loss.
+         */
         NHID_TRY(exec_simple(c->db, st->durable ? "PRAGMA synchronous = FULL"
                                                 : "PRAGMA synchronous = NORMAL"));
         NHID_TRY(exec_simple(c->db, "PRAGMA journal_size_limit = 67108864"));
@@ -271,8 +282,8 @@ static int stmt_acquire(struct conn *c, enum stmt_id id, sqlite3_stmt **out, boo
 
     *temp = false;
     if (c->stmt[id] == NULL) {
-        src = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                 &c->stmt[id], NULL);
+        src = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[id],
+                                 NULL);
         if (src != SQLITE_OK)
             return log_sql(c, src, "prepare");
     }
@@ -435,22 +446,23 @@ static void run_batch(struct nhid_store *st, struct job *batch)
             if (j->rc >= 0)
                 j->rc = rc;
     }
-complete:
-    {
-        uint64_t n = 0, failed = 0;
-        for (j = batch; j; j = j->next) {
-            n++;
-            failed += j->rc < 0;
-        }
-        pthread_mutex_lock(&st->stats_mu);
-        st->stats.batches++;
-        st->stats.jobs += n;
-        st->stats.jobs_failed += failed;
-        st->stats.commit_errors += rc < 0;
-        if (n > st->stats.max_batch)
-            st->stats.max_batch = n;
-        pthread_mutex_unlock(&st->stats_mu);
+complete : {
+    uint64_t n = 0, failed = 0;
+    for (j = batch; j; j = j->next) {
+        n++;
+        failed += j->rc < 0;
     }
+    pthread_mutex_lock(&st->stats_mu);
+    st->stats.batches++;
+    st->stats.jobs += n;
+    st->stats.jobs_failed += failed;
+    st->stats.commit_errors += rc < 0;
+    if (n > st->stats.max_batch)
+        st->stats.max_batch = n;
+    pthread_mutex_unlock(&st->stats_mu);
+}
+    /* Before any completion: a reader told of this commit must not reuse an older snapshot. */
+    atomic_fetch_add_explicit(&st->batches_done, 1, memory_order_release);
     for (j = batch; j; j = next) {
         bool heap = j->heap;
         next = j->next; /* a waiter's job lives on its stack: read before done() */
@@ -680,8 +692,22 @@ int nhid_store_read_begin(struct nhid_store *st, struct nhid_txn **out)
         st->conns = c;
         pthread_mutex_unlock(&st->conns_mu);
     }
-    if (c->depth == 0)
-        NHID_TRY(stmt_exec(c, S_BEGIN));
+    if (c->depth == 0) {
+        uint64_t done = atomic_load_explicit(&st->batches_done, memory_order_acquire);
+        if (c->lingering && done == c->snap_batches) {
+            /* Nothing was written since this snapshot began: it is current. */
+            c->lingering = false;
+        } else {
+            if (c->lingering) {
+                c->lingering = false;
+                if (stmt_exec(c, S_COMMIT) < 0)
+                    (void)stmt_exec(c, S_ROLLBACK);
+            }
+            /* Read the counter before BEGIN: the snapshot is at least that new. */
+            c->snap_batches = done;
+            NHID_TRY(stmt_exec(c, S_BEGIN));
+        }
+    }
     c->depth++;
     *out = &c->txn;
 out:
@@ -692,12 +718,45 @@ void nhid_store_read_end(struct nhid_txn *txn)
 {
     struct conn *c;
 
-    if (txn == NULL || txn->writable)
+    if (txn == NULL || txn->writable || txn->stage)
         return;
     c = txn->c;
     if (c->depth == 0)
         return;
-    if (--c->depth == 0 && stmt_exec(c, S_COMMIT) < 0)
+    if (--c->depth > 0)
+        return;
+    if (c->linger) {
+        c->lingering = true;
+        return;
+    }
+    if (stmt_exec(c, S_COMMIT) < 0)
+        (void)stmt_exec(c, S_ROLLBACK);
+}
+
+void nhid_store_read_linger(struct nhid_store *st, bool on)
+{
+    struct conn *c = st ? pthread_getspecific(st->tls) : NULL;
+    if (c == NULL && st && on) {
+        struct nhid_txn *t = NULL;
+        if (nhid_store_read_begin(st, &t) < 0)
+            return;
+        nhid_store_read_end(t);
+        c = pthread_getspecific(st->tls);
+    }
+    if (c == NULL)
+        return;
+    c->linger = on;
+    if (!on)
+        nhid_store_read_release(st);
+}
+
+void nhid_store_read_release(struct nhid_store *st)
+{
+    struct conn *c = st ? pthread_getspecific(st->tls) : NULL;
+    if (c == NULL || !c->lingering)
+        return;
+    c->lingering = false;
+    if (stmt_exec(c, S_COMMIT) < 0)
         (void)stmt_exec(c, S_ROLLBACK);
 }
 
@@ -852,8 +911,7 @@ size_t nhid_store_stage_writes(const struct nhid_txn *staged)
 
 int nhid_store_stage_apply(struct nhid_txn *staged, struct nhid_txn *wtxn)
 {
-    if (staged == NULL || staged->stage == NULL || wtxn == NULL || !wtxn->writable ||
-        wtxn->stage)
+    if (staged == NULL || staged->stage == NULL || wtxn == NULL || !wtxn->writable || wtxn->stage)
         return NHID_ERR_INVALID;
     return stage_apply(staged->stage, wtxn);
 }
@@ -870,7 +928,6 @@ struct nhid_store *nhid_txn_store(const struct nhid_txn *txn)
 {
     return txn ? txn->st : NULL;
 }
-
 
 int nhid_txn_get_with(struct nhid_txn *txn, const char *key, nhid_value_fn fn, void *arg)
 {
@@ -1002,8 +1059,8 @@ out:
  * present. Bounds are bound SQLITE_STATIC: the caller's buffers outlive
  * the statement's use.
  */
-static int bind_range(struct conn *c, sqlite3_stmt *s, const char *lo, size_t lolen,
-                      const char *hi, size_t hilen, int hi_idx)
+static int bind_range(struct conn *c, sqlite3_stmt *s, const char *lo, size_t lolen, const char *hi,
+                      size_t hilen, int hi_idx)
 {
     int src = sqlite3_bind_text(s, 1, lo, (int)lolen, SQLITE_STATIC);
 
@@ -1074,8 +1131,8 @@ int nhid_txn_scan(struct nhid_txn *txn, const char *start, const char *end, size
     return scan_range(txn, start, slen, end, elen, limit, keys_only, cb, arg);
 }
 
-int nhid_txn_scan_prefix(struct nhid_txn *txn, const char *prefix, const char *after,
-                         size_t limit, bool keys_only, nhid_scan_fn cb, void *arg)
+int nhid_txn_scan_prefix(struct nhid_txn *txn, const char *prefix, const char *after, size_t limit,
+                         bool keys_only, nhid_scan_fn cb, void *arg)
 {
     char hi[NHID_STORE_KEY_MAX + 1], lo[NHID_STORE_KEY_MAX + 2];
     size_t plen, hilen = 0, lolen;

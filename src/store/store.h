@@ -52,6 +52,20 @@ void nhid_store_close(struct nhid_store *st);
 NHID_MUST_CHECK int nhid_store_read_begin(struct nhid_store *st, struct nhid_txn **out);
 /* End it (no effect on data). Safe with NULL. */
 void nhid_store_read_end(struct nhid_txn *txn);
+/*
+ * Lingering snapshots, for threads that serve many short reads (the event
+ * loops). With linger on, this thread's read txn stays open after its
+ * last end, and the next begin reuses it if no write batch has finished
+ * since it began, which saves SQLite's BEGIN/COMMIT, its WAL read-lock
+ * syscalls and its page-cache revalidation per request. Freshness is the
+ * same: a begin after any commit starts a new snapshot. A lingering txn
+ * holds back WAL checkpoints, so the thread must call
+ * nhid_store_read_release() whenever it goes idle (and at least every few
+ * hundred milliseconds).
+ */
+void nhid_store_read_linger(struct nhid_store *st, bool on);
+/* End this thread's lingering read txn, if any. */
+void nhid_store_read_release(struct nhid_store *st);
 
 /* ---- writes (group commit) ---------------------------------------------- */
 

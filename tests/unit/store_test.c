@@ -173,8 +173,8 @@ static void test_scan_ordering(void **state)
 {
     struct fixture *f = *state;
     static const struct kv items[] = {
-        {"m/3", "3"}, {"m/1", "1"}, {"m/10", "10"}, {"m/2", "2"},
-        {"m/", "root"}, {"n", "n"}, {"l", "l"}, {"m/\xc3\xa9", "e-acute"},
+        {"m/3", "3"},   {"m/1", "1"}, {"m/10", "10"}, {"m/2", "2"},
+        {"m/", "root"}, {"n", "n"},   {"l", "l"},     {"m/\xc3\xa9", "e-acute"},
     };
     struct kvs k = {items, sizeof(items) / sizeof(items[0])};
     struct nhid_txn *txn = NULL;
@@ -219,8 +219,9 @@ static void test_prefix_scan(void **state)
 {
     struct fixture *f = *state;
     static const struct kv items[] = {
-        {"a/1", "1"}, {"a/2", "2"}, {"a/3", "3"}, {"a/4", "4"}, {"a0", "not in a/"},
-        {"a", "not in a/"}, {"p\xff\x01", "ff"}, {"p\xff", "ff0"}, {"q", "q"},
+        {"a/1", "1"},        {"a/2", "2"},        {"a/3", "3"},
+        {"a/4", "4"},        {"a0", "not in a/"}, {"a", "not in a/"},
+        {"p\xff\x01", "ff"}, {"p\xff", "ff0"},    {"q", "q"},
     };
     struct kvs k = {items, sizeof(items) / sizeof(items[0])};
     struct nhid_txn *txn = NULL;
@@ -290,8 +291,8 @@ static int delete_prefix_job(struct nhid_txn *txn, void *arg)
 static void test_delete_prefix(void **state)
 {
     struct fixture *f = *state;
-    static const struct kv items[] = {{"a/1", "1"}, {"a/2", "2"}, {"a/x/y", "3"}, {"a0", "keep"},
-                                      {"a", "keep"}};
+    static const struct kv items[] = {
+        {"a/1", "1"}, {"a/2", "2"}, {"a/x/y", "3"}, {"a0", "keep"}, {"a", "keep"}};
     struct kvs k = {items, 5};
     uint64_t deleted = 0, count = 0;
     struct nhid_txn *txn = NULL;
@@ -703,7 +704,6 @@ static void test_close_drains_queue(void **state)
     assert_int_equal(open_store(f, false), NHID_OK);
 }
 
-
 /* ---- optimistic (staged) writes -------------------------------------------------- */
 
 struct apply_arg {
@@ -865,6 +865,34 @@ static void test_stage_unsupported_falls_back(void **state)
     assert_null(get1(f->st, "p/2"));
 }
 
+/* A lingering snapshot is reused only while nothing was written: reads stay fresh. */
+static void test_linger_sees_every_commit(void **state)
+{
+    struct fixture *f = *state;
+    nhid_store_read_linger(f->st, true);
+    put1(f->st, "l/k", "1");
+    char *g = get1(f->st, "l/k");
+    assert_string_equal(g, "1");
+    free(g);
+    g = get1(f->st, "l/k"); /* reuses the open snapshot */
+    assert_string_equal(g, "1");
+    free(g);
+    put1(f->st, "l/k", "2");
+    g = get1(f->st, "l/k");
+    assert_string_equal(g, "2");
+    free(g);
+    nhid_store_read_release(f->st);
+    put1(f->st, "l/k", "3");
+    g = get1(f->st, "l/k");
+    assert_string_equal(g, "3");
+    free(g);
+    nhid_store_read_linger(f->st, false);
+    put1(f->st, "l/k", "4");
+    g = get1(f->st, "l/k");
+    assert_string_equal(g, "4");
+    free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -884,6 +912,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stage_conflict_on_absent_key_created, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stage_scan_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stage_unsupported_falls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_linger_sees_every_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
