@@ -75,7 +75,8 @@ struct http_loop {
 /* Worker threads for blocking (NHID_ROUTE_ADMIN) handlers. */
 struct http_pool {
     pthread_t threads[HTTP_POOL_THREADS];
-    unsigned n;
+    unsigned n;    /* started (grows on demand up to HTTP_POOL_THREADS) */
+    unsigned idle; /* waiting for work */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct pending *head, *tail;

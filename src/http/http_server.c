@@ -503,6 +503,8 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- worker pool for blocking handlers ----------------------------------- */
 
+static void *pool_main(void *arg);
+
 void http_pool_submit(struct nhid_http *srv, struct pending *p)
 {
     struct http_pool *pool = &srv->pool;
@@ -513,6 +515,13 @@ void http_pool_submit(struct nhid_http *srv, struct pending *p)
     else
         pool->head = p;
     pool->tail = p;
+    /*
+     * Workers start on demand: administrative requests are rare, and an
+     * idle thread still costs resident memory (stack, connection).
+     */
+    if (pool->idle == 0 && pool->n < HTTP_POOL_THREADS && !pool->stop &&
+        pthread_create(&pool->threads[pool->n], NULL, pool_main, pool) == 0)
+        pool->n++;
     pthread_cond_signal(&pool->cond);
     pthread_mutex_unlock(&pool->lock);
 }
@@ -523,8 +532,10 @@ static void *pool_main(void *arg)
     pthread_setname_np(pthread_self(), "nhid-worker");
     pthread_mutex_lock(&pool->lock);
     for (;;) {
+        pool->idle++;
         while (pool->head == NULL && !pool->stop)
             pthread_cond_wait(&pool->cond, &pool->lock);
+        pool->idle--;
         if (pool->head == NULL && pool->stop)
             break;
         struct pending *p = pool->head;
@@ -748,11 +759,9 @@ int nhid_http_start(const struct nhid_http_config *cfg, struct nhid_core *core,
     }
     pthread_mutex_init(&h->pool.lock, NULL);
     pthread_cond_init(&h->pool.cond, NULL);
-    for (unsigned i = 0; i < HTTP_POOL_THREADS; i++) {
-        if (pthread_create(&h->pool.threads[i], NULL, pool_main, &h->pool) != 0)
-            break;
-        h->pool.n++;
-    }
+    /* One worker now; more start on demand (http_pool_submit). */
+    if (pthread_create(&h->pool.threads[0], NULL, pool_main, &h->pool) == 0)
+        h->pool.n = 1;
     if (h->pool.n == 0) {
         snprintf(errbuf, errlen, "cannot start worker threads");
         NHID_FAIL(NHID_ERR_INTERNAL);
@@ -792,8 +801,9 @@ void nhid_http_stop(struct nhid_http *h)
         pthread_mutex_lock(&h->pool.lock);
         h->pool.stop = true;
         pthread_cond_broadcast(&h->pool.cond);
+        unsigned n = h->pool.n;
         pthread_mutex_unlock(&h->pool.lock);
-        for (unsigned i = 0; i < h->pool.n; i++)
+        for (unsigned i = 0; i < n; i++)
             pthread_join(h->pool.threads[i], NULL);
     }
     for (unsigned i = 0; i < h->n_loops; i++)

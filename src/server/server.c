@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 #include "audit/audit.h"
 #include "auth/token/token.h"
@@ -47,17 +48,9 @@
 
 /* Every engine of the server, in authentication order. */
 static const struct nhid_engine *const all_engines[] = {
-    &nhid_sys_engine,
-    &nhid_token_engine,
-    &nhid_policy_engine,
-    &nhid_identity_engine,
-    &nhid_approle_engine,
-    &nhid_join_engine,
-    &nhid_cert_engine,
-    &nhid_kv_engine,
-    &nhid_lease_engine,
-    &nhid_database_engine,
-    &nhid_pki_engine,
+    &nhid_sys_engine,     &nhid_token_engine,    &nhid_policy_engine, &nhid_identity_engine,
+    &nhid_approle_engine, &nhid_join_engine,     &nhid_cert_engine,   &nhid_kv_engine,
+    &nhid_lease_engine,   &nhid_database_engine, &nhid_pki_engine,
 };
 
 struct server_opts {
@@ -80,24 +73,23 @@ struct server_opts {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: nhid server [-dev] [-data DIR] [-config FILE] [flags]\n\n"
-            "Start the nhid server.\n\n"
-            "  -dev              throwaway dev server: generated TLS, fresh SQLite store,\n"
-            "                    initialised and unsealed automatically (NOT for production)\n"
-            "  -data DIR         dev data directory (default: a new temporary directory)\n"
-            "  -config FILE      configuration file (HCL or .json); see docs/configuration.md\n"
-            "  -address A        listen address (NHID_LISTEN_ADDRESS), default 127.0.0.1:8200\n"
-            "  -tls-cert-file F  server certificate chain (NHID_TLS_CERT_FILE)\n"
-            "  -tls-key-file F   server private key (NHID_TLS_KEY_FILE)\n"
-            "  -tls-client-ca-file F  require client certificates from this CA "
-            "(NHID_TLS_CLIENT_CA_FILE)\n"
-            "  -storage-path F   SQLite database file (NHID_STORAGE_PATH)\n"
-            "  -trust-domain D   SPIFFE trust domain (NHID_TRUST_DOMAIN)\n"
-            "  -api-addr URL     externally reachable address (NHID_API_ADDR)\n"
-            "  -log-level L      debug, info, warn or error (NHID_LOG_LEVEL)\n"
-            "  -threads N        event loops (default: number of cores)\n\n"
-            "Example:\n  nhid server -dev\n  nhid server -config /etc/nhid/nhid.hcl\n");
+    fprintf(f, "Usage: nhid server [-dev] [-data DIR] [-config FILE] [flags]\n\n"
+               "Start the nhid server.\n\n"
+               "  -dev              throwaway dev server: generated TLS, fresh SQLite store,\n"
+               "                    initialised and unsealed automatically (NOT for production)\n"
+               "  -data DIR         dev data directory (default: a new temporary directory)\n"
+               "  -config FILE      configuration file (HCL or .json); see docs/configuration.md\n"
+               "  -address A        listen address (NHID_LISTEN_ADDRESS), default 127.0.0.1:8200\n"
+               "  -tls-cert-file F  server certificate chain (NHID_TLS_CERT_FILE)\n"
+               "  -tls-key-file F   server private key (NHID_TLS_KEY_FILE)\n"
+               "  -tls-client-ca-file F  require client certificates from this CA "
+               "(NHID_TLS_CLIENT_CA_FILE)\n"
+               "  -storage-path F   SQLite database file (NHID_STORAGE_PATH)\n"
+               "  -trust-domain D   SPIFFE trust domain (NHID_TRUST_DOMAIN)\n"
+               "  -api-addr URL     externally reachable address (NHID_API_ADDR)\n"
+               "  -log-level L      debug, info, warn or error (NHID_LOG_LEVEL)\n"
+               "  -threads N        event loops (default: number of cores)\n\n"
+               "Example:\n  nhid server -dev\n  nhid server -config /etc/nhid/nhid.hcl\n");
 }
 
 /* Copy src into dst (truncating at len-1) unless src is NULL or empty. */
@@ -149,8 +141,7 @@ static int config_size(json_t *limits, const char *key, size_t *out, char *err, 
     return NHID_OK;
 }
 
-static int config_duration(json_t *limits, const char *key, unsigned *out, char *err,
-                           size_t errlen)
+static int config_duration(json_t *limits, const char *key, unsigned *out, char *err, size_t errlen)
 {
     json_t *v = json_object_get(limits, key);
     if (v == NULL)
@@ -188,8 +179,8 @@ static int apply_config_file(struct server_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "%s", perr);
         return NHID_ERR_INVALID;
     }
-    static const char *const known[] = {"trust_domain", "api_addr",  "log_level", "listener",
-                                        "storage",      "audit",     "limits",    "seal",
+    static const char *const known[] = {"trust_domain",  "api_addr", "log_level", "listener",
+                                        "storage",       "audit",    "limits",    "seal",
                                         "disable_mlock", NULL};
     const char *k;
     json_t *v;
@@ -258,8 +249,10 @@ static int apply_config_file(struct server_opts *o, char *err, size_t errlen)
         const char *name = json_string_value(json_array_get(labels, 1));
         const char *path = json_string_value(json_object_get(a, "path"));
         if (type == NULL || strcmp(type, "file") != 0 || path == NULL) {
-            snprintf(err, errlen, "audit block %zu: expected audit \"file\" \"NAME\" { path = "
-                                  "\"/var/log/nhid/audit.log\" }", i + 1);
+            snprintf(err, errlen,
+                     "audit block %zu: expected audit \"file\" \"NAME\" { path = "
+                     "\"/var/log/nhid/audit.log\" }",
+                     i + 1);
             NHID_FAIL(NHID_ERR_INVALID);
         }
         const char *desc = json_string_value(json_object_get(a, "description"));
@@ -278,8 +271,9 @@ static int apply_config_file(struct server_opts *o, char *err, size_t errlen)
         if (mc) {
             if (!json_is_integer(mc) || json_integer_value(mc) < 1 ||
                 json_integer_value(mc) > 1000000) {
-                snprintf(err, errlen, "limits.max_connections: expected a number from 1 to "
-                                      "1000000");
+                snprintf(err, errlen,
+                         "limits.max_connections: expected a number from 1 to "
+                         "1000000");
                 NHID_FAIL(NHID_ERR_INVALID);
             }
             o->limits.max_connections = (unsigned)json_integer_value(mc);
@@ -313,8 +307,8 @@ static int after_unseal(struct nhid_core *core)
             continue;
         int rc = core->engines[i]->on_unseal(core);
         if (rc < 0) {
-            nhid_error(MOD, "engine %s failed to start after unseal: %s",
-                       core->engines[i]->name, nhid_strerror(rc));
+            nhid_error(MOD, "engine %s failed to start after unseal: %s", core->engines[i]->name,
+                       nhid_strerror(rc));
             return rc;
         }
     }
@@ -471,6 +465,13 @@ int nhid_server_main(int argc, char **argv)
     bool sched_started = false;
     char err[1024] = "";
     int64_t t0 = nhid_mono_ns();
+    /*
+     * OpenSSL's error-string tables cost ~280 KiB resident for text the
+     * server prints only in debug logs (TLS handshake failures show the
+     * packed error code instead, e.g. error:0A000086, which
+     * `openssl errstr` decodes). Must run before any other OpenSSL call.
+     */
+    OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_SSL_STRINGS | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, NULL);
 
     o.audit_devices = json_array();
     o.limits = (struct nhid_limits){.max_request_body = 1 << 20,
@@ -551,8 +552,7 @@ int nhid_server_main(int argc, char **argv)
         if (o.data_dir[0] == '\0') {
             char tmpl[] = "/tmp/nhid-dev-XXXXXX";
             if (mkdtemp(tmpl) == NULL) {
-                fprintf(stderr, "Error: cannot create a dev data directory: %s\n",
-                        strerror(errno));
+                fprintf(stderr, "Error: cannot create a dev data directory: %s\n", strerror(errno));
                 goto out;
             }
             set_str(o.data_dir, sizeof(o.data_dir), tmpl);
@@ -564,8 +564,7 @@ int nhid_server_main(int argc, char **argv)
         if (!o.cert_file[0]) {
             char cert[PATH_LEN + 32], key[PATH_LEN + 32];
             if (nhid_dev_tls_generate(o.data_dir, ca, cert, key, sizeof(ca)) < 0) {
-                fprintf(stderr, "Error: cannot generate dev TLS certificates in %s\n",
-                        o.data_dir);
+                fprintf(stderr, "Error: cannot generate dev TLS certificates in %s\n", o.data_dir);
                 goto out;
             }
             set_str(o.cert_file, sizeof(o.cert_file), cert);
@@ -637,8 +636,7 @@ int nhid_server_main(int argc, char **argv)
     struct nhid_http_config hcfg = {.address = o.address,
                                     .cert_file = o.cert_file,
                                     .key_file = o.key_file,
-                                    .client_ca_file = o.client_ca_file[0] ? o.client_ca_file
-                                                                          : NULL,
+                                    .client_ca_file = o.client_ca_file[0] ? o.client_ca_file : NULL,
                                     .tls13_only = o.tls13_only,
                                     .threads = o.threads};
     if (nhid_http_start(&hcfg, &core, router, &http, err, sizeof(err)) < 0) {
@@ -673,11 +671,18 @@ int nhid_server_main(int argc, char **argv)
     }
     nhid_info(MOD, "listening on %s (%s), storage sqlite %s, started in %.1f ms", addr,
               o.client_ca_file[0] ? "mTLS required" : "TLS", o.storage_path, ms);
+    /*
+     * This thread now only waits for signals: drop its store connection and
+     * give back what start-up (key generation, schema load) freed.
+     */
+    nhid_store_thread_done(store);
+    malloc_trim(0);
     if (!o.dev) {
         struct nhid_seal_status st;
         if (nhid_barrier_status(barrier, &st) == NHID_OK)
-            nhid_info(MOD, "%s", !st.initialized ? "not initialized: run `nhid operator init`"
-                                                 : "sealed: run `nhid operator unseal`");
+            nhid_info(MOD, "%s",
+                      !st.initialized ? "not initialized: run `nhid operator init`"
+                                      : "sealed: run `nhid operator unseal`");
     }
 
     for (;;) {

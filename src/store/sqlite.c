@@ -226,6 +226,15 @@ static int conn_open(struct nhid_store *st, bool writer, struct conn **out)
         NHID_FAIL(sql_err(src));
     }
     sqlite3_extended_result_codes(c->db, 1);
+    if (!writer) {
+        /*
+         * A reader runs cached point lookups and scans: a small lookaside
+         * pool is enough. SQLite's default (100 slots of 1200 bytes)
+         * touches ~120 KiB per connection, and every thread that reads
+         * has one.
+         */
+        (void)sqlite3_db_config(c->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 512, 16);
+    }
     sqlite3_busy_timeout(c->db, STORE_BUSY_TIMEOUT_MS);
     NHID_TRY(nhid_fmt(sql, sizeof(sql), "PRAGMA cache_size = -%d",
                       writer ? STORE_WRITER_CACHE_KIB : STORE_READER_CACHE_KIB));
@@ -748,6 +757,15 @@ void nhid_store_read_linger(struct nhid_store *st, bool on)
     c->linger = on;
     if (!on)
         nhid_store_read_release(st);
+}
+
+void nhid_store_thread_done(struct nhid_store *st)
+{
+    struct conn *c = st ? pthread_getspecific(st->tls) : NULL;
+    if (c == NULL || c->depth > 0)
+        return;
+    (void)pthread_setspecific(st->tls, NULL);
+    conn_thread_exit(c);
 }
 
 void nhid_store_read_release(struct nhid_store *st)

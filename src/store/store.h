@@ -66,6 +66,13 @@ void nhid_store_read_end(struct nhid_txn *txn);
 void nhid_store_read_linger(struct nhid_store *st, bool on);
 /* End this thread's lingering read txn, if any. */
 void nhid_store_read_release(struct nhid_store *st);
+/*
+ * Close this thread's read connection (and free its page cache) now
+ * rather than at thread exit, for a thread that will not read again for a
+ * long time (the server's main thread once it has started). A later read
+ * opens a new one. No effect while a read txn is open on this thread.
+ */
+void nhid_store_thread_done(struct nhid_store *st);
 
 /* ---- writes (group commit) ---------------------------------------------- */
 
