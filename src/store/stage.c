@@ -186,12 +186,11 @@ static int get_record(const uint8_t *val, size_t len, void *arg)
 
 int stage_get_with(struct nhid_stage *s, const char *key, nhid_value_fn fn, void *arg)
 {
-    static const uint8_t empty[1] = {0};
     if (key == NULL || fn == NULL)
         return NHID_ERR_INVALID;
     struct staged_op *op = op_find(s, key);
     if (op)
-        return op->val ? fn(op->val ? op->val : empty, op->len, arg) : NHID_ERR_NOT_FOUND;
+        return op->val ? fn(op->val, op->len, arg) : NHID_ERR_NOT_FOUND; /* NULL: deleted */
     struct staged_read *r = read_add(s, R_GET, key, NULL);
     if (r == NULL)
         return give_up(s);

@@ -220,8 +220,8 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
     rc = NHID_OK;
     /* Defaults come from the existing role (Vault updates only the fields sent). */
 #define OLD_INT(k, d) (old ? nhid_json_int(old, k) : (d))
-    NHID_TRY(
-        nhid_body_string(req, resp, "identity", old ? nhid_json_str(old, "identity") : name, &ident_name));
+    NHID_TRY(nhid_body_string(req, resp, "identity", old ? nhid_json_str(old, "identity") : name,
+                              &ident_name));
     NHID_TRY(nhid_body_bool(req, resp, "bind_secret_id",
                             old ? json_is_true(json_object_get(old, "bind_secret_id")) : true,
                             &bind));
@@ -319,13 +319,13 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
     role = json_pack(
         "{s:s, s:s, s:s, s:s, s:b, s:O, s:I, s:I, s:I, s:I, s:I, s:O, s:O, s:I, "
         "s:I, s:b, s:b, s:s}",
-        "name", name, "role_id", rid, "identity", ident_name, "entity_id", nhid_json_str(ident, "id"),
-        "bind_secret_id", bind, "secret_id_bound_cidrs", scidrs, "secret_id_num_uses",
-        (json_int_t)sid_uses, "secret_id_ttl", (json_int_t)sid_ttl, "token_ttl", (json_int_t)ttl,
-        "token_max_ttl", (json_int_t)max_ttl, "token_explicit_max_ttl", (json_int_t)exp_max,
-        "token_policies", pol, "token_bound_cidrs", tcidrs, "token_num_uses", (json_int_t)tuses,
-        "token_period", (json_int_t)period, "token_no_default_policy", no_default,
-        "local_secret_ids", local, "token_type", "service");
+        "name", name, "role_id", rid, "identity", ident_name, "entity_id",
+        nhid_json_str(ident, "id"), "bind_secret_id", bind, "secret_id_bound_cidrs", scidrs,
+        "secret_id_num_uses", (json_int_t)sid_uses, "secret_id_ttl", (json_int_t)sid_ttl,
+        "token_ttl", (json_int_t)ttl, "token_max_ttl", (json_int_t)max_ttl,
+        "token_explicit_max_ttl", (json_int_t)exp_max, "token_policies", pol, "token_bound_cidrs",
+        tcidrs, "token_num_uses", (json_int_t)tuses, "token_period", (json_int_t)period,
+        "token_no_default_policy", no_default, "local_secret_ids", local, "token_type", "service");
     NHID_CHECK_ALLOC(role);
     NHID_TRY(nhid_core_save_json(req->core, req->txn, key, role));
 out:
@@ -526,8 +526,8 @@ static int h_secret_id_generate(struct nhid_request *req, struct nhid_response *
     NHID_TRY(body_cidrs(req, resp, "cidr_list", &cidrs));
     NHID_TRY(body_cidrs(req, resp, "token_bound_cidrs", &tcidrs));
     NHID_TRY(nhid_body_duration(req, resp, "ttl", nhid_json_int(role, "secret_id_ttl"), &ttl));
-    NHID_TRY(nhid_body_int(req, resp, "num_uses", nhid_json_int(role, "secret_id_num_uses"), 0, INT32_MAX,
-                           &uses));
+    NHID_TRY(nhid_body_int(req, resp, "num_uses", nhid_json_int(role, "secret_id_num_uses"), 0,
+                           INT32_MAX, &uses));
     if (ttl < 0)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"ttl\": must not be negative"));
     if (ttl == 0)
@@ -586,8 +586,8 @@ static int h_secret_id_generate(struct nhid_request *req, struct nhid_response *
     NHID_TRY(nhid_txn_put(req->txn, key, (const uint8_t *)"", 0));
     cm = json_pack("{s:s}", "role", name);
     NHID_CHECK_ALLOC(cm);
-    NHID_TRY(nhid_identity_cred_record(req->core, req->txn, nhid_json_str(role, "entity_id"), CRED_TYPE,
-                                       accessor, now, now + ttl, cm));
+    NHID_TRY(nhid_identity_cred_record(req->core, req->txn, nhid_json_str(role, "entity_id"),
+                                       CRED_TYPE, accessor, now, now + ttl, cm));
     resp->data =
         json_pack("{s:s, s:s, s:I, s:I}", "secret_id", secret, "secret_id_accessor", accessor,
                   "secret_id_ttl", (json_int_t)ttl, "secret_id_num_uses", (json_int_t)uses);
@@ -641,9 +641,10 @@ static json_t *secret_lookup_data(const json_t *e)
     nhid_time_format(nhid_json_int(e, "created"), ct);
     nhid_time_format(nhid_json_int(e, "expires"), et);
     return json_pack(
-        "{s:s, s:s, s:s, s:s, s:I, s:I, s:O, s:O, s:O}", "secret_id_accessor", nhid_json_str(e, "accessor"),
-        "creation_time", ct, "expiration_time", et, "last_updated_time", ct, "secret_id_num_uses",
-        (json_int_t)nhid_json_int(e, "num_uses"), "secret_id_ttl", (json_int_t)nhid_json_int(e, "ttl"), "cidr_list",
+        "{s:s, s:s, s:s, s:s, s:I, s:I, s:O, s:O, s:O}", "secret_id_accessor",
+        nhid_json_str(e, "accessor"), "creation_time", ct, "expiration_time", et,
+        "last_updated_time", ct, "secret_id_num_uses", (json_int_t)nhid_json_int(e, "num_uses"),
+        "secret_id_ttl", (json_int_t)nhid_json_int(e, "ttl"), "cidr_list",
         json_object_get(e, "cidr_list"), "token_bound_cidrs",
         json_object_get(e, "token_bound_cidrs"), "metadata", json_object_get(e, "metadata"));
 }
@@ -686,12 +687,13 @@ static int secret_from_body(struct nhid_request *req, struct nhid_response *resp
     return NHID_OK;
 }
 
-static int h_secret_lookup(struct nhid_request *req, struct nhid_response *resp)
+/* Lookup of a secret ID named by its value or (by_accessor) its accessor. */
+static int secret_lookup(struct nhid_request *req, struct nhid_response *resp, bool by_accessor)
 {
     const char *role;
     char hash[HASH_HEX];
     json_t *e = NULL;
-    int rc = secret_from_body(req, resp, false, &role, hash, &e);
+    int rc = secret_from_body(req, resp, by_accessor, &role, hash, &e);
     if (rc < 0)
         return rc;
     resp->data = secret_lookup_data(e);
@@ -699,14 +701,18 @@ static int h_secret_lookup(struct nhid_request *req, struct nhid_response *resp)
     return NHID_OK;
 }
 
-static int h_secret_destroy(struct nhid_request *req, struct nhid_response *resp)
+/*
+ * Destroy a secret ID named by its value or its accessor. Vault answers
+ * success for an unknown secret ID value, 404 for an unknown accessor.
+ */
+static int secret_destroy(struct nhid_request *req, struct nhid_response *resp, bool by_accessor)
 {
     const char *role;
     char hash[HASH_HEX];
     json_t *e = NULL;
-    int rc = secret_from_body(req, resp, false, &role, hash, &e);
-    if (rc == NHID_ERR_NOT_FOUND) {
-        nhid_response_clear(resp); /* destroying an unknown secret ID succeeds (Vault) */
+    int rc = secret_from_body(req, resp, by_accessor, &role, hash, &e);
+    if (rc == NHID_ERR_NOT_FOUND && !by_accessor) {
+        nhid_response_clear(resp);
         return NHID_OK;
     }
     if (rc < 0)
@@ -715,29 +721,24 @@ static int h_secret_destroy(struct nhid_request *req, struct nhid_response *resp
     return delete_secret(req->core, req->txn, role, hash, "secret ID destroyed");
 }
 
+static int h_secret_lookup(struct nhid_request *req, struct nhid_response *resp)
+{
+    return secret_lookup(req, resp, false);
+}
+
+static int h_secret_destroy(struct nhid_request *req, struct nhid_response *resp)
+{
+    return secret_destroy(req, resp, false);
+}
+
 static int h_accessor_lookup(struct nhid_request *req, struct nhid_response *resp)
 {
-    const char *role;
-    char hash[HASH_HEX];
-    json_t *e = NULL;
-    int rc = secret_from_body(req, resp, true, &role, hash, &e);
-    if (rc < 0)
-        return rc;
-    resp->data = secret_lookup_data(e);
-    json_decref(e);
-    return NHID_OK;
+    return secret_lookup(req, resp, true);
 }
 
 static int h_accessor_destroy(struct nhid_request *req, struct nhid_response *resp)
 {
-    const char *role;
-    char hash[HASH_HEX];
-    json_t *e = NULL;
-    int rc = secret_from_body(req, resp, true, &role, hash, &e);
-    if (rc < 0)
-        return rc;
-    json_decref(e);
-    return delete_secret(req->core, req->txn, role, hash, "secret ID destroyed");
+    return secret_destroy(req, resp, true);
 }
 
 /* ---- login -------------------------------------------------------------------- */
@@ -842,8 +843,9 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
         .policies = json_object_get(role, "token_policies"),
         .meta = meta,
         .ttl = nhid_json_int(role, "token_ttl"),
-        .max_ttl = nhid_json_int(role, "token_explicit_max_ttl") ? nhid_json_int(role, "token_explicit_max_ttl")
-                                                        : nhid_json_int(role, "token_max_ttl"),
+        .max_ttl = nhid_json_int(role, "token_explicit_max_ttl")
+                       ? nhid_json_int(role, "token_explicit_max_ttl")
+                       : nhid_json_int(role, "token_max_ttl"),
         .period = nhid_json_int(role, "token_period"),
         .num_uses = nhid_json_int(role, "token_num_uses"),
     };
