@@ -2,12 +2,14 @@
 #include "core/core.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -195,8 +197,7 @@ int nhid_duration_parse(const char *s, int64_t *out_seconds, char *errbuf, size_
     while (*p) {
         if (!isdigit((unsigned char)*p) && *p != '.') {
             if (errbuf)
-                snprintf(errbuf, errlen, "duration \"%.32s\": expected a number at \"%.8s\"", s,
-                         p);
+                snprintf(errbuf, errlen, "duration \"%.32s\": expected a number at \"%.8s\"", s, p);
             return NHID_ERR_INVALID;
         }
         char *end;
@@ -236,8 +237,8 @@ int nhid_duration_parse(const char *s, int64_t *out_seconds, char *errbuf, size_
                     snprintf(errbuf, errlen,
                              "duration \"%.32s\": unknown unit \"%c\" (use s, m, h, d)", s, *p);
                 else
-                    snprintf(errbuf, errlen,
-                             "duration \"%.32s\": missing unit (use s, m, h, d)", s);
+                    snprintf(errbuf, errlen, "duration \"%.32s\": missing unit (use s, m, h, d)",
+                             s);
             }
             return NHID_ERR_INVALID;
         }
@@ -301,6 +302,55 @@ void nhid_harden_process(void)
     struct rlimit rl = {0, 0};
     setrlimit(RLIMIT_CORE, &rl);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* A mapping from /proc/self/smaps, collected until the next header line. */
+struct smaps_mapping {
+    uintptr_t start, end;
+    bool releasable; /* private, not writable, file-backed */
+    long rss_kb, anon_kb;
+};
+
+static long release_mapping(const struct smaps_mapping *m)
+{
+    /*
+     * Anonymous > 0: the mapping holds copied-on-write pages (RELRO after
+     * relocation); dropping them would revert them to the file's bytes.
+     */
+    if (!m->releasable || m->anon_kb != 0 || m->rss_kb == 0)
+        return 0;
+    if (madvise((void *)m->start, m->end - m->start, MADV_DONTNEED) != 0)
+        return 0;
+    return m->rss_kb;
+}
+
+long nhid_release_startup_pages(void)
+{
+    FILE *f = fopen("/proc/self/smaps", "re");
+    if (f == NULL)
+        return 0;
+    struct smaps_mapping m = {0};
+    long released = 0;
+    char line[512];
+    while (fgets(line, sizeof(line), f) != NULL) {
+        uintptr_t a, b;
+        char perms[8], path[2];
+        int n = sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s %*s %*s %*s %1s", &a, &b, perms, path);
+        if (n >= 3) {
+            released += release_mapping(&m);
+            m = (struct smaps_mapping){.start = a, .end = b};
+            m.releasable = n == 4 && path[0] == '/' && perms[1] != 'w' && perms[3] == 'p';
+            continue;
+        }
+        long kb;
+        if (sscanf(line, "Rss: %ld kB", &kb) == 1)
+            m.rss_kb = kb;
+        else if (sscanf(line, "Anonymous: %ld kB", &kb) == 1)
+            m.anon_kb = kb;
+    }
+    released += release_mapping(&m);
+    fclose(f);
+    return released;
 }
 
 /* ---- strings ------------------------------------------------------------ */

@@ -22,23 +22,23 @@
 /* The one result type. 0 is success; every error is negative. */
 enum nhid_err {
     NHID_OK = 0,
-    NHID_ERR_NOMEM = -1,       /* allocation failed */
-    NHID_ERR_INVALID = -2,     /* caller input is malformed (HTTP 400) */
-    NHID_ERR_NOT_FOUND = -3,   /* no such object (404) */
-    NHID_ERR_EXISTS = -4,      /* object already exists (409 / 400) */
-    NHID_ERR_CONFLICT = -5,    /* state conflict, CAS mismatch (409 / 400) */
-    NHID_ERR_DENIED = -6,      /* missing/invalid/insufficient credential (403) */
-    NHID_ERR_SEALED = -7,      /* barrier is sealed (503) */
-    NHID_ERR_IO = -8,          /* file or database I/O failed */
-    NHID_ERR_CRYPTO = -9,      /* a cryptographic primitive failed */
-    NHID_ERR_TAMPERED = -10,   /* authentication tag or hash chain mismatch */
-    NHID_ERR_TOO_LARGE = -11,  /* a size or count limit was exceeded (413) */
-    NHID_ERR_RATE_LIMIT = -12, /* too many attempts (429) */
-    NHID_ERR_UNAVAILABLE = -13,/* temporarily unavailable (503) */
-    NHID_ERR_UPSTREAM = -14,   /* an upstream system failed (502) */
-    NHID_ERR_INTERNAL = -15,   /* a bug or impossible state (500) */
-    NHID_ERR_UNSUPPORTED = -16,/* valid but not supported (400) */
-    NHID_ERR_EXPIRED = -17,    /* credential or object has expired (403) */
+    NHID_ERR_NOMEM = -1,        /* allocation failed */
+    NHID_ERR_INVALID = -2,      /* caller input is malformed (HTTP 400) */
+    NHID_ERR_NOT_FOUND = -3,    /* no such object (404) */
+    NHID_ERR_EXISTS = -4,       /* object already exists (409 / 400) */
+    NHID_ERR_CONFLICT = -5,     /* state conflict, CAS mismatch (409 / 400) */
+    NHID_ERR_DENIED = -6,       /* missing/invalid/insufficient credential (403) */
+    NHID_ERR_SEALED = -7,       /* barrier is sealed (503) */
+    NHID_ERR_IO = -8,           /* file or database I/O failed */
+    NHID_ERR_CRYPTO = -9,       /* a cryptographic primitive failed */
+    NHID_ERR_TAMPERED = -10,    /* authentication tag or hash chain mismatch */
+    NHID_ERR_TOO_LARGE = -11,   /* a size or count limit was exceeded (413) */
+    NHID_ERR_RATE_LIMIT = -12,  /* too many attempts (429) */
+    NHID_ERR_UNAVAILABLE = -13, /* temporarily unavailable (503) */
+    NHID_ERR_UPSTREAM = -14,    /* an upstream system failed (502) */
+    NHID_ERR_INTERNAL = -15,    /* a bug or impossible state (500) */
+    NHID_ERR_UNSUPPORTED = -16, /* valid but not supported (400) */
+    NHID_ERR_EXPIRED = -17,     /* credential or object has expired (403) */
 };
 
 /* Short English description of an error code; never NULL. */
@@ -51,27 +51,27 @@ int nhid_err_http_status(int err);
  * Guard macros: a function declares `int rc = NHID_OK;` and one `out:`
  * label; NHID_TRY propagates a negative result to it.
  */
-#define NHID_TRY(expr)                                                         \
-    do {                                                                       \
-        int nhid_try_rc_ = (expr);                                             \
-        if (nhid_try_rc_ < 0) {                                                \
-            rc = nhid_try_rc_;                                                 \
-            goto out;                                                          \
-        }                                                                      \
+#define NHID_TRY(expr)                                                                             \
+    do {                                                                                           \
+        int nhid_try_rc_ = (expr);                                                                 \
+        if (nhid_try_rc_ < 0) {                                                                    \
+            rc = nhid_try_rc_;                                                                     \
+            goto out;                                                                              \
+        }                                                                                          \
     } while (0)
 
-#define NHID_FAIL(err)                                                         \
-    do {                                                                       \
-        rc = (err);                                                            \
-        goto out;                                                              \
+#define NHID_FAIL(err)                                                                             \
+    do {                                                                                           \
+        rc = (err);                                                                                \
+        goto out;                                                                                  \
     } while (0)
 
-#define NHID_CHECK_ALLOC(ptr)                                                  \
-    do {                                                                       \
-        if ((ptr) == NULL) {                                                   \
-            rc = NHID_ERR_NOMEM;                                               \
-            goto out;                                                          \
-        }                                                                      \
+#define NHID_CHECK_ALLOC(ptr)                                                                      \
+    do {                                                                                           \
+        if ((ptr) == NULL) {                                                                       \
+            rc = NHID_ERR_NOMEM;                                                                   \
+            goto out;                                                                              \
+        }                                                                                          \
     } while (0)
 
 /* ---- logging ---------------------------------------------------------- */
@@ -140,6 +140,17 @@ bool nhid_secure_equal(const void *a, size_t alen, const void *b, size_t blen);
 
 /* Disable core dumps and ptrace attach for this process (prctl). */
 void nhid_harden_process(void);
+
+/*
+ * Unmap this process's clean, read-only file pages (library and program code
+ * and constants) so only what is touched from now on stays resident. The
+ * pages stay in the page cache, shared with every other process, and come
+ * back on a minor fault when next used. Called once start-up is done: key
+ * generation and initialisation touch megabytes of libcrypto and SQLite code
+ * an idle server never runs again. Mappings holding private (relocated)
+ * pages are left alone. Returns the kB released.
+ */
+long nhid_release_startup_pages(void);
 
 /* ---- small string helpers ----------------------------------------------- */
 

@@ -49,11 +49,11 @@ enum nhid_method {
 #define NHID_M_WRITE (NHID_M_PUT | NHID_M_POST)
 
 enum nhid_route_flags {
-    NHID_ROUTE_UNAUTH = 1 << 0,    /* no credential needed (health, unseal, login) */
-    NHID_ROUTE_SEALED_OK = 1 << 1, /* served while sealed (otherwise 503) */
-    NHID_ROUTE_WRITE = 1 << 2,     /* handler runs in a group-commit write txn */
-    NHID_ROUTE_SELF = 1 << 3,      /* acts only on the caller's own token (baseline allows) */
-    NHID_ROUTE_RAW_BODY = 1 << 4,  /* body is not JSON; see req->body_raw */
+    NHID_ROUTE_UNAUTH = 1 << 0,        /* no credential needed (health, unseal, login) */
+    NHID_ROUTE_SEALED_OK = 1 << 1,     /* served while sealed (otherwise 503) */
+    NHID_ROUTE_WRITE = 1 << 2,         /* handler runs in a group-commit write txn */
+    NHID_ROUTE_SELF = 1 << 3,          /* acts only on the caller's own token (baseline allows) */
+    NHID_ROUTE_RAW_BODY = 1 << 4,      /* body is not JSON; see req->body_raw */
     NHID_ROUTE_NO_AUDIT_DATA = 1 << 5, /* omit request/response data from audit entirely */
     NHID_ROUTE_NOT_AUDITED = 1 << 6,   /* liveness probes only: sys/health, sys/seal-status */
     /*
@@ -92,16 +92,21 @@ enum nhid_route_flags {
 /* Who is calling, filled by an authenticator. Strings are owned by the request. */
 struct nhid_auth {
     bool authenticated;
-    bool root;                 /* the root policy: bypasses authorization */
-    const char *method;        /* "token", "cert", "approle", "join", ... */
-    char accessor[64];         /* token accessor ("" for tokenless mTLS) */
-    char token_hash[65];       /* keyed hash of the presented token (hex) */
-    char entity_id[64];        /* identity id, if bound to one */
-    char identity[128];        /* identity name, if bound to one */
-    json_t *policies;          /* array of policy names (owned) */
-    json_t *metadata;          /* object (owned) */
-    json_t *token;             /* the token entry as stored (owned), for auth/token */
-    int64_t expires_at;        /* 0 = never */
+    bool root;           /* the root policy: bypasses authorization */
+    const char *method;  /* "token", "cert", "approle", "join", ... */
+    char accessor[64];   /* token accessor ("" for tokenless mTLS) */
+    char token_hash[65]; /* keyed hash of the presented token (hex) */
+    char entity_id[64];  /* identity id, if bound to one */
+    char identity[128];  /* identity name, if bound to one */
+    /*
+     * policies, metadata and token are owned references that may be shared
+     * with other requests on the same thread (nhid_core_load_json_shared):
+     * read them, never modify them.
+     */
+    json_t *policies;   /* array of policy names */
+    json_t *metadata;   /* object */
+    json_t *token;      /* the token entry as stored, for auth/token */
+    int64_t expires_at; /* 0 = never */
     /*
      * Set by an authenticator whose credential has a use limit: the
      * pipeline then runs the handler in a write txn and calls consume()
@@ -113,18 +118,18 @@ struct nhid_auth {
 /* The decision taken by the authorizer, for the audit record. */
 struct nhid_decision {
     bool allowed;
-    char reason[128];          /* "root token", "policy", "baseline", "default deny", ... */
-    json_t *policies;          /* determining policy ids (owned), may be NULL */
-    json_t *errors;            /* erroring policy ids (owned), may be NULL */
+    char reason[128]; /* "root token", "policy", "baseline", "default deny", ... */
+    json_t *policies; /* determining policy ids (owned), may be NULL */
+    json_t *errors;   /* erroring policy ids (owned), may be NULL */
 };
 
 struct nhid_request {
     /* transport facts */
     enum nhid_method method;
-    const char *method_name;         /* "GET", "LIST", ... */
-    const char *path;                /* after "/v1/", without query, e.g. "sys/health" */
-    const char *query;               /* raw query string or NULL */
-    const char *remote_addr;         /* "127.0.0.1" */
+    const char *method_name; /* "GET", "LIST", ... */
+    const char *path;        /* after "/v1/", without query, e.g. "sys/health" */
+    const char *query;       /* raw query string or NULL */
+    const char *remote_addr; /* "127.0.0.1" */
     uint16_t remote_port;
     bool tls;
     /*
@@ -135,12 +140,12 @@ struct nhid_request {
      * whether it is trusted, setting mtls when it is.
      */
     bool mtls;
-    void *peer_cert;                 /* X509 * of the client, borrowed, or NULL */
-    void *peer_chain;                /* STACK_OF(X509) * sent by the client, borrowed, or NULL */
+    void *peer_cert;  /* X509 * of the client, borrowed, or NULL */
+    void *peer_chain; /* STACK_OF(X509) * sent by the client, borrowed, or NULL */
     char request_id[37];
-    int64_t start_ns;                /* monotonic */
-    int route_index;                 /* index in the routing table (metrics), -1 if none */
-    const char *action;              /* the route's Cedar action, or NULL (derive from method) */
+    int64_t start_ns;   /* monotonic */
+    int route_index;    /* index in the routing table (metrics), -1 if none */
+    const char *action; /* the route's Cedar action, or NULL (derive from method) */
 
     /* route match */
     const char *param_names[NHID_ROUTE_PARAMS_MAX];
@@ -148,44 +153,44 @@ struct nhid_request {
     unsigned n_params;
 
     /* body */
-    json_t *body;                    /* parsed JSON object (never NULL for JSON routes: {}) */
-    const uint8_t *body_raw;         /* raw bytes (always set; NUL-terminated) */
+    json_t *body;            /* parsed JSON object (never NULL for JSON routes: {}) */
+    const uint8_t *body_raw; /* raw bytes (always set; NUL-terminated) */
     size_t body_len;
 
     /* credential presented (secret: never log; wiped after the request) */
-    char *client_token;              /* X-Vault-Token / Authorization: Bearer, or NULL */
+    char *client_token; /* X-Vault-Token / Authorization: Bearer, or NULL */
 
     struct nhid_auth auth;
     struct nhid_decision decision;
 
     /* services */
     struct nhid_core *core;
-    struct nhid_txn *txn;            /* read snapshot, or writable for WRITE routes */
+    struct nhid_txn *txn; /* read snapshot, or writable for WRITE routes */
 };
 
 struct nhid_response {
-    int status;                 /* default 200 (204 when nothing was set) */
-    json_t *data;               /* envelope "data" (owned) */
-    json_t *auth;               /* envelope "auth" (owned) */
-    json_t *warnings;           /* array of strings (owned) */
-    json_t *raw;                /* if set, the whole JSON body, no envelope (owned) */
-    char *lease_id;             /* envelope lease fields (owned) */
+    int status;       /* default 200 (204 when nothing was set) */
+    json_t *data;     /* envelope "data" (owned) */
+    json_t *auth;     /* envelope "auth" (owned) */
+    json_t *warnings; /* array of strings (owned) */
+    json_t *raw;      /* if set, the whole JSON body, no envelope (owned) */
+    char *lease_id;   /* envelope lease fields (owned) */
     int64_t lease_duration;
     bool renewable;
-    json_t *errors;             /* array of strings; set by nhid_resp_error (owned) */
-    uint8_t *body;              /* if set, raw body bytes (owned), sent as content_type */
+    json_t *errors; /* array of strings; set by nhid_resp_error (owned) */
+    uint8_t *body;  /* if set, raw body bytes (owned), sent as content_type */
     size_t body_len;
     char content_type[64];
-    char location[256];         /* optional Location header */
-    json_t *audit_extra;        /* object merged into the audit record (owned), optional */
+    char location[256];  /* optional Location header */
+    json_t *audit_extra; /* object merged into the audit record (owned), optional */
 };
 
 typedef int (*nhid_handler_fn)(struct nhid_request *req, struct nhid_response *resp);
 
 struct nhid_route {
-    const char *pattern;  /* "sys/audit/:name", or "secret/data/" then "*path" = rest of path */
-    unsigned methods;     /* enum nhid_method bits */
-    unsigned flags;       /* enum nhid_route_flags bits */
+    const char *pattern; /* "sys/audit/:name", or "secret/data/" then "*path" = rest of path */
+    unsigned methods;    /* enum nhid_method bits */
+    unsigned flags;      /* enum nhid_route_flags bits */
     nhid_handler_fn handler;
     /*
      * The Cedar action name for authorization ("read", "create", "update",
@@ -213,7 +218,7 @@ struct nhid_job {
 };
 
 struct nhid_engine {
-    const char *name;              /* "sys", "token", ... */
+    const char *name; /* "sys", "token", ... */
     const struct nhid_route *routes;
     size_t n_routes;
     nhid_authenticate_fn authenticate; /* optional */
@@ -228,14 +233,14 @@ struct nhid_engine {
 
 /* Limits from the config file ("limits" section). */
 struct nhid_limits {
-    size_t max_request_body;      /* default 1 MiB */
-    size_t max_header_count;      /* default 64 */
-    size_t max_header_bytes;      /* default 16 KiB */
-    size_t max_url_len;           /* default 4 KiB */
-    unsigned max_connections;     /* default 4096 */
-    unsigned idle_timeout_s;      /* default 60 */
-    unsigned read_timeout_s;      /* default 10 (slow clients) */
-    size_t max_value_size;        /* default 1 MiB (KV etc.) */
+    size_t max_request_body;  /* default 1 MiB */
+    size_t max_header_count;  /* default 64 */
+    size_t max_header_bytes;  /* default 16 KiB */
+    size_t max_url_len;       /* default 4 KiB */
+    unsigned max_connections; /* default 4096 */
+    unsigned idle_timeout_s;  /* default 60 */
+    unsigned read_timeout_s;  /* default 10 (slow clients) */
+    size_t max_value_size;    /* default 1 MiB (KV etc.) */
 };
 
 /*
@@ -247,13 +252,13 @@ struct nhid_core {
     struct nhid_barrier *barrier;
     struct nhid_audit *audit;
     char trust_domain[256];
-    char api_addr[256];          /* externally reachable base URL, e.g. https://127.0.0.1:8200 */
+    char api_addr[256]; /* externally reachable base URL, e.g. https://127.0.0.1:8200 */
     bool dev;
     struct nhid_limits limits;
     /* Prometheus text of the HTTP layer's counters (malloc'd), set by http. */
     char *(*http_metrics)(struct nhid_core *core);
     void *http;
-    int64_t start_time;          /* Unix seconds when the server started */
+    int64_t start_time; /* Unix seconds when the server started */
     /* Run every engine's on_unseal / on_seal (set by the server; used by sys). */
     int (*after_unseal)(struct nhid_core *core);
     void (*before_seal)(struct nhid_core *core);
@@ -286,11 +291,11 @@ struct nhid_core {
      */
     int (*pki_trusted_cas)(struct nhid_core *core, void *x509_store);
     int (*pki_issue_for_identity)(struct nhid_core *core, struct nhid_txn *txn,
-                                  const char *identity, const char *spiffe_id,
-                                  const char *csr_pem, json_t **out, char *err, size_t errlen);
+                                  const char *identity, const char *spiffe_id, const char *csr_pem,
+                                  json_t **out, char *err, size_t errlen);
     /* Audit devices from the config file: [{"name","path","description"}] (borrowed). */
     json_t *config_audit;
-    const char *storage_type;    /* "sqlite" */
+    const char *storage_type; /* "sqlite" */
     /* Authorization hook (Cedar once loaded). NULL: root-only + baseline. */
     int (*authorize)(struct nhid_core *core, struct nhid_request *req);
     void *authz_state;
@@ -308,8 +313,7 @@ const char *nhid_req_param(const struct nhid_request *req, const char *name);
 char *nhid_req_query(const struct nhid_request *req, const char *name);
 
 /* Set an error: status and one message for {"errors":[msg]}. Returns err. */
-int nhid_resp_error(struct nhid_response *resp, int status, const char *fmt, ...)
-    NHID_PRINTF(3, 4);
+int nhid_resp_error(struct nhid_response *resp, int status, const char *fmt, ...) NHID_PRINTF(3, 4);
 /* Map an nhid_err to its status and use msg (or nhid_strerror). Returns err. */
 int nhid_resp_fail(struct nhid_response *resp, int err, const char *msg);
 
@@ -348,15 +352,24 @@ int64_t nhid_json_int(const json_t *o, const char *key);
 /* Load a JSON value stored through the barrier. NHID_ERR_NOT_FOUND if absent. */
 NHID_MUST_CHECK int nhid_core_load_json(struct nhid_core *core, struct nhid_txn *txn,
                                         const char *key, json_t **out);
+/*
+ * As nhid_core_load_json, for hot read paths (token authentication): the
+ * value may be shared with earlier and later callers on this thread, so the
+ * caller must not modify it (json_deep_copy first) and releases it with
+ * json_decref. The entry is read from txn every time; only the decryption
+ * and the parse are skipped when the stored bytes are unchanged
+ * (src/engine/entry_cache.c).
+ */
+NHID_MUST_CHECK int nhid_core_load_json_shared(struct nhid_core *core, struct nhid_txn *txn,
+                                               const char *key, json_t **out);
 /* Store a JSON value through the barrier (txn must be writable). */
 NHID_MUST_CHECK int nhid_core_save_json(struct nhid_core *core, struct nhid_txn *txn,
                                         const char *key, const json_t *val);
 
 /* Run fn in a durable write transaction from a non-request context (jobs, CLI init). */
-NHID_MUST_CHECK int nhid_core_write(struct nhid_core *core,
-                                    int (*fn)(struct nhid_core *core, struct nhid_txn *txn,
-                                              void *arg),
-                                    void *arg);
+NHID_MUST_CHECK int
+nhid_core_write(struct nhid_core *core,
+                int (*fn)(struct nhid_core *core, struct nhid_txn *txn, void *arg), void *arg);
 
 /* The engine's private state slot (by engine name; registered order). */
 void **nhid_core_state(struct nhid_core *core, const char *engine_name);

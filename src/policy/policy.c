@@ -14,8 +14,8 @@
 #define DOC_PREFIX "policy/cedar/"
 #define SCHEMA_KEY "policy/cedar-schema"
 #define POLICY_NAME_MAX 128
-#define POLICY_DOC_MAX (1u << 20)  /* bytes of one policy document */
-#define POLICY_DOCS_MAX 10000      /* stored documents */
+#define POLICY_DOC_MAX (1u << 20) /* bytes of one policy document */
+#define POLICY_DOCS_MAX 10000     /* stored documents */
 
 /*
  * Built-in baseline (as Vault's `default` policy): every authenticated
@@ -42,8 +42,8 @@ const char *nhid_policy_baseline(void)
 }
 
 struct policy_state {
-    pthread_rwlock_t lock;            /* guards active/schema pointers during evaluation */
-    pthread_mutex_t admin;            /* serialises policy changes */
+    pthread_rwlock_t lock; /* guards active/schema pointers during evaluation */
+    pthread_mutex_t admin; /* serialises policy changes */
     struct cedar_policy_set *active;
     struct cedar_schema *schema;
     char *schema_text;
@@ -95,15 +95,15 @@ static int rename_policies(struct cedar_policy_set *ps, size_t from, const char 
 struct doc_collect {
     struct nhid_core *core;
     struct cedar_policy_set *ps;
-    const char *skip;           /* a document being replaced or deleted */
+    const char *skip; /* a document being replaced or deleted */
     char *err;
     size_t errlen;
     int rc;
     size_t count;
 };
 
-static int add_document(struct cedar_policy_set *ps, const char *name, const char *text,
-                        size_t len, char *err, size_t errlen)
+static int add_document(struct cedar_policy_set *ps, const char *name, const char *text, size_t len,
+                        char *err, size_t errlen)
 {
     size_t before = ps->npolicies;
     int rc = cedar_policy_set_add_text(ps, text, len, name, err, errlen);
@@ -143,8 +143,8 @@ static int collect_doc(const char *key, const uint8_t *val, size_t len, void *ar
  * then `extra` (a new or replaced document) if given.
  */
 static int build_set(struct nhid_core *core, struct nhid_txn *txn, const char *skip,
-                     const char *extra_name, const char *extra_text,
-                     struct cedar_policy_set **out, char *err, size_t errlen)
+                     const char *extra_name, const char *extra_text, struct cedar_policy_set **out,
+                     char *err, size_t errlen)
 {
     struct cedar_policy_set *ps = NULL;
     struct nhid_txn *own = NULL;
@@ -154,8 +154,8 @@ static int build_set(struct nhid_core *core, struct nhid_txn *txn, const char *s
             return brc;
         txn = own;
     }
-    int rc = cedar_policy_set_parse(baseline_text, strlen(baseline_text), "baseline", &ps, err,
-                                    errlen);
+    int rc =
+        cedar_policy_set_parse(baseline_text, strlen(baseline_text), "baseline", &ps, err, errlen);
     if (rc < 0) {
         nhid_store_read_end(own);
         return rc;
@@ -268,8 +268,8 @@ static void add_roles(json_t *entities, json_t *parents, json_t *policies)
             continue;
         json_array_append_new(parents, uid_json("Role", json_string_value(p)));
         json_array_append_new(entities, json_pack("{s:o, s:{}, s:[]}", "uid",
-                                                  uid_json("Role", json_string_value(p)),
-                                                  "attrs", "parents"));
+                                                  uid_json("Role", json_string_value(p)), "attrs",
+                                                  "parents"));
     }
 }
 
@@ -350,8 +350,8 @@ static int policy_authorize(struct nhid_core *core, struct nhid_request *req)
                 me = e;
         }
         if (me == NULL) {
-            me = json_pack("{s:o, s:{s:s}, s:[]}", "uid", uid_json("Machine", a->identity),
-                           "attrs", "name", a->identity, "parents");
+            me = json_pack("{s:o, s:{s:s}, s:[]}", "uid", uid_json("Machine", a->identity), "attrs",
+                           "name", a->identity, "parents");
             json_array_append_new(entities, me);
         }
         add_roles(entities, json_object_get(me, "parents"), a->policies);
@@ -375,16 +375,16 @@ static int policy_authorize(struct nhid_core *core, struct nhid_request *req)
     }
     char now[NHID_RFC3339_LEN];
     nhid_time_format(nhid_now(), now);
-    const char *spiffe = a->metadata ? json_string_value(json_object_get(a->metadata, "spiffe_id"))
-                                     : NULL;
+    const char *spiffe =
+        a->metadata ? json_string_value(json_object_get(a->metadata, "spiffe_id")) : NULL;
     if (spiffe == NULL)
         spiffe = "";
-    context = json_pack("{s:o, s:s, s:b, s:s, s:o, s:s, s:b, s:O}", "ip",
+    context = json_pack("{s:o, s:s, s:b, s:s, s:o, s:s, s:b, s:o}", "ip",
                         extn("ip", req->remote_addr), "auth_method", a->method ? a->method : "",
                         "mtls", req->mtls, "spiffe_id", spiffe, "time", extn("datetime", now),
                         "identity_state", state[0] ? state : (a->identity[0] ? "active" : "none"),
-                        "own_token", a->method && !strcmp(a->method, "token"),
-                        "token_policies", a->policies ? a->policies : json_array());
+                        "own_token", a->method && !strcmp(a->method, "token"), "token_policies",
+                        a->policies ? json_incref(a->policies) : json_array());
     struct cedar_uid pu, au, ru;
     struct cedar_request creq;
     if (context == NULL || cedar_uid_make(&arena, ptype, pid, &pu) < 0 ||
@@ -401,15 +401,15 @@ static int policy_authorize(struct nhid_core *core, struct nhid_request *req)
         d->allowed = dec.allow;
         d->policies = json_array();
         for (size_t i = 0; i < dec.nreasons; i++)
-            json_array_append_new(d->policies, json_stringn(dec.reasons[i]->id.ptr,
-                                                            dec.reasons[i]->id.len));
+            json_array_append_new(d->policies,
+                                  json_stringn(dec.reasons[i]->id.ptr, dec.reasons[i]->id.len));
         if (dec.nerrors) {
             d->errors = json_array();
             for (size_t i = 0; i < dec.nerrors; i++)
                 json_array_append_new(d->errors, json_pack("{s:s%, s:s}", "policy",
                                                            dec.errors[i].policy->id.ptr,
-                                                           dec.errors[i].policy->id.len,
-                                                           "error", dec.errors[i].message));
+                                                           dec.errors[i].policy->id.len, "error",
+                                                           dec.errors[i].message));
         }
     }
     pthread_rwlock_unlock(&st->lock);
@@ -522,8 +522,8 @@ static int apply_change(struct nhid_request *req, struct nhid_response *resp, co
         cedar_policy_set_free(ps);
         return NHID_ERR_INVALID;
     }
-    json_t *doc = text ? json_pack("{s:s, s:I}", "policy", text, "updated", (json_int_t)nhid_now())
-                       : NULL;
+    json_t *doc =
+        text ? json_pack("{s:s, s:I}", "policy", text, "updated", (json_int_t)nhid_now()) : NULL;
     struct save_ctx c = {key, doc};
     rc = nhid_core_write(req->core, save_txn, &c);
     json_decref(doc);
@@ -557,8 +557,7 @@ static int h_write(struct nhid_request *req, struct nhid_response *resp)
     if (text == NULL || *text == '\0')
         return nhid_resp_error(resp, 400, "missing field \"policy\" (the Cedar policy text)");
     if (strlen(text) > POLICY_DOC_MAX)
-        return nhid_resp_error(resp, 413, "field \"policy\": larger than %u bytes",
-                               POLICY_DOC_MAX);
+        return nhid_resp_error(resp, 413, "field \"policy\": larger than %u bytes", POLICY_DOC_MAX);
     return apply_change(req, resp, name, text);
 }
 
@@ -599,8 +598,7 @@ static int h_schema_write(struct nhid_request *req, struct nhid_response *resp)
     if (strcmp(format, "cedarschema") && strcmp(format, "json"))
         return nhid_resp_error(resp, 400, "field \"format\": use \"cedarschema\" or \"json\"");
     if (strlen(text) > POLICY_DOC_MAX)
-        return nhid_resp_error(resp, 413, "field \"schema\": larger than %u bytes",
-                               POLICY_DOC_MAX);
+        return nhid_resp_error(resp, 413, "field \"schema\": larger than %u bytes", POLICY_DOC_MAX);
     bool is_json = strcmp(format, "json") == 0;
     char err[1024] = "";
     struct cedar_schema *schema = NULL;

@@ -677,6 +677,8 @@ int nhid_server_main(int argc, char **argv)
      */
     nhid_store_thread_done(store);
     malloc_trim(0);
+    long released_kb = nhid_release_startup_pages();
+    nhid_debug(MOD, "released %ld kB of start-up code pages", released_kb);
     if (!o.dev) {
         struct nhid_seal_status st;
         if (nhid_barrier_status(barrier, &st) == NHID_OK)

@@ -12,9 +12,9 @@
 
 #define MOD "token"
 #define TOKEN_PREFIX "nhs."
-#define TOKEN_DEFAULT_TTL (15 * 60)       /* DESIGN.md: tokens live 15 minutes by default */
-#define TOKEN_MAX_TTL (32 * 24 * 3600)    /* system maximum, as Vault's default max */
-#define TOKEN_REVOKE_MAX 100000           /* bound on one revocation tree */
+#define TOKEN_DEFAULT_TTL (15 * 60)    /* DESIGN.md: tokens live 15 minutes by default */
+#define TOKEN_MAX_TTL (32 * 24 * 3600) /* system maximum, as Vault's default max */
+#define TOKEN_REVOKE_MAX 100000        /* bound on one revocation tree */
 #define HASH_HEX 65
 
 struct token_state {
@@ -52,8 +52,8 @@ static bool policies_include(json_t *policies, const char *name)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(policies, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), name))
-        return true;
+    json_array_foreach(policies, i,
+                       v) if (json_is_string(v) && !strcmp(json_string_value(v), name)) return true;
     return false;
 }
 
@@ -68,13 +68,13 @@ static json_t *auth_block(const char *token, json_t *e)
     json_t *meta = json_object_get(e, "meta");
     const char *entity = nhid_json_str(e, "entity_id");
     return json_pack("{s:s, s:s, s:O, s:O, s:[], s:O, s:I, s:b, s:s, s:s, s:b, s:I, s:n}",
-                     "client_token", token, "accessor", nhid_json_str(e, "accessor"), "policies", pol,
-                     "token_policies", pol, "identity_policies", "metadata",
+                     "client_token", token, "accessor", nhid_json_str(e, "accessor"), "policies",
+                     pol, "token_policies", pol, "identity_policies", "metadata",
                      meta && json_object_size(meta) ? meta : json_null(), "lease_duration",
                      (json_int_t)dur, "renewable", json_is_true(json_object_get(e, "renewable")),
                      "entity_id", entity, "token_type", "service", "orphan",
-                     nhid_json_str(e, "parent")[0] == '\0', "num_uses", (json_int_t)nhid_json_int(e, "num_uses"),
-                     "mfa_requirement");
+                     nhid_json_str(e, "parent")[0] == '\0', "num_uses",
+                     (json_int_t)nhid_json_int(e, "num_uses"), "mfa_requirement");
 }
 
 int nhid_token_create(struct nhid_core *core, struct nhid_txn *txn,
@@ -107,8 +107,8 @@ int nhid_token_create(struct nhid_core *core, struct nhid_txn *txn,
 
     e = json_pack("{s:s, s:O, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:s, s:s, s:s, s:s, s:s, "
                   "s:s}",
-                  "accessor", accessor, "policies", p->policies,
-                  "meta", p->meta ? json_deep_copy(p->meta) : json_object(), "creation_time",
+                  "accessor", accessor, "policies", p->policies, "meta",
+                  p->meta ? json_deep_copy(p->meta) : json_object(), "creation_time",
                   (json_int_t)now, "creation_ttl", (json_int_t)(p->no_expiry ? 0 : ttl),
                   "expire_time", (json_int_t)expire, "explicit_max_ttl",
                   (json_int_t)p->explicit_max_ttl, "period", (json_int_t)p->period, "num_uses",
@@ -139,8 +139,9 @@ int nhid_token_create(struct nhid_core *core, struct nhid_txn *txn,
     }
     /* A token bound to an identity is one of its credentials (inventory, decommission). */
     if (p->entity_id && *p->entity_id && expire) {
-        json_t *cm = json_pack("{s:s, s:s}", "auth_method", p->auth_method ? p->auth_method : "token",
-                               "path", p->path ? p->path : "auth/token/create");
+        json_t *cm =
+            json_pack("{s:s, s:s}", "auth_method", p->auth_method ? p->auth_method : "token",
+                      "path", p->path ? p->path : "auth/token/create");
         NHID_CHECK_ALLOC(cm);
         rc = nhid_identity_cred_record(core, txn, p->entity_id, "token", accessor, now, expire, cm);
         json_decref(cm);
@@ -336,11 +337,21 @@ static int token_authenticate(struct nhid_request *req, struct nhid_response *re
     if (rc < 0)
         return nhid_resp_fail(resp, rc, NULL);
     json_t *e = NULL;
-    rc = load_entry(req->core, req->txn, hash, &e);
+    char key[128];
+    key_id(key, sizeof(key), hash);
+    rc = nhid_core_load_json_shared(req->core, req->txn, key, &e);
     if (rc == NHID_ERR_NOT_FOUND)
         return nhid_resp_error(resp, 403, "permission denied: invalid or revoked token");
     if (rc < 0)
         return nhid_resp_fail(resp, rc, NULL);
+    if (nhid_json_int(e, "num_uses") > 0) {
+        /* consume_use() updates the request's copy: it must be private. */
+        json_t *own = json_deep_copy(e);
+        json_decref(e);
+        if (own == NULL)
+            return nhid_resp_fail(resp, NHID_ERR_NOMEM, NULL);
+        e = own;
+    }
     int64_t exp = nhid_json_int(e, "expire_time");
     /* expire_ms gives the exact instant; expire_time (seconds) is Vault's field. */
     int64_t exp_ms = nhid_json_int(e, "expire_ms");
@@ -389,16 +400,17 @@ static json_t *lookup_data(json_t *e, const char *token)
     int64_t ttl = exp ? exp - nhid_now() : 0;
     json_t *d = json_pack(
         "{s:s, s:I, s:I, s:s, s:s, s:o, s:I, s:s, s:O, s:I, s:b, s:s, s:O, s:b, s:I, s:s}",
-        "accessor", nhid_json_str(e, "accessor"), "creation_time", (json_int_t)nhid_json_int(e, "creation_time"),
-        "creation_ttl", (json_int_t)nhid_json_int(e, "creation_ttl"), "display_name",
+        "accessor", nhid_json_str(e, "accessor"), "creation_time",
+        (json_int_t)nhid_json_int(e, "creation_time"), "creation_ttl",
+        (json_int_t)nhid_json_int(e, "creation_ttl"), "display_name",
         nhid_json_str(e, "display_name"), "entity_id", nhid_json_str(e, "entity_id"), "expire_time",
         exp ? json_string(et) : json_null(), "explicit_max_ttl",
         (json_int_t)nhid_json_int(e, "explicit_max_ttl"), "issue_time", ct, "meta",
         json_object_size(json_object_get(e, "meta")) ? json_object_get(e, "meta") : json_null(),
-        "num_uses", (json_int_t)nhid_json_int(e, "num_uses"), "orphan", nhid_json_str(e, "parent")[0] == '\0',
-        "path", nhid_json_str(e, "path"), "policies", json_object_get(e, "policies"), "renewable",
-        json_is_true(json_object_get(e, "renewable")), "ttl", (json_int_t)(ttl > 0 ? ttl : 0),
-        "type", "service");
+        "num_uses", (json_int_t)nhid_json_int(e, "num_uses"), "orphan",
+        nhid_json_str(e, "parent")[0] == '\0', "path", nhid_json_str(e, "path"), "policies",
+        json_object_get(e, "policies"), "renewable", json_is_true(json_object_get(e, "renewable")),
+        "ttl", (json_int_t)(ttl > 0 ? ttl : 0), "type", "service");
     if (d && token)
         json_object_set_new(d, "id", json_string(token));
     if (d && nhid_json_str(e, "identity")[0])
@@ -408,9 +420,20 @@ static json_t *lookup_data(json_t *e, const char *token)
     return d;
 }
 
-static const char *const create_fields[] = {
-    "policies", "ttl", "explicit_max_ttl", "num_uses", "renewable", "no_parent", "meta",
-    "display_name", "period", "type", "no_default_policy", "entity_alias", "lease", NULL};
+static const char *const create_fields[] = {"policies",
+                                            "ttl",
+                                            "explicit_max_ttl",
+                                            "num_uses",
+                                            "renewable",
+                                            "no_parent",
+                                            "meta",
+                                            "display_name",
+                                            "period",
+                                            "type",
+                                            "no_default_policy",
+                                            "entity_alias",
+                                            "lease",
+                                            NULL};
 
 static int create_common(struct nhid_request *req, struct nhid_response *resp, bool orphan)
 {
@@ -431,17 +454,16 @@ static int create_common(struct nhid_request *req, struct nhid_response *resp, b
     NHID_TRY(nhid_body_string(req, resp, "display_name", "token", &p.display_name));
     NHID_TRY(nhid_body_string(req, resp, "type", "service", &type));
     if (strcmp(type, "service") != 0)
-        NHID_FAIL(nhid_resp_error(resp, 400,
-                                  "field \"type\": only \"service\" tokens are supported"));
+        NHID_FAIL(
+            nhid_resp_error(resp, 400, "field \"type\": only \"service\" tokens are supported"));
     json_t *meta = json_object_get(req->body, "meta");
     if (meta && !json_is_null(meta)) {
         const char *k;
         json_t *v;
         if (!json_is_object(meta))
             NHID_FAIL(nhid_resp_error(resp, 400, "field \"meta\": expected an object of strings"));
-        json_object_foreach(meta, k, v) if (!json_is_string(v))
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"meta\": value of \"%s\" is not a string",
-                                      k));
+        json_object_foreach(meta, k, v) if (!json_is_string(v)) NHID_FAIL(
+            nhid_resp_error(resp, 400, "field \"meta\": value of \"%s\" is not a string", k));
         p.meta = meta;
     }
     if (strlen(p.display_name) > 128)
@@ -455,8 +477,8 @@ static int create_common(struct nhid_request *req, struct nhid_response *resp, b
     } else if (!req->auth.root) {
         size_t i;
         json_t *v;
-        json_array_foreach(pol, i, v) if (!policies_include(req->auth.policies,
-                                                            json_string_value(v)))
+        json_array_foreach(pol, i,
+                           v) if (!policies_include(req->auth.policies, json_string_value(v)))
             NHID_FAIL(nhid_resp_error(resp, 400,
                                       "field \"policies\": \"%s\" is not a policy of the calling "
                                       "token; a child token can only narrow its parent's policies",
@@ -581,7 +603,8 @@ static int renew_entry(struct nhid_request *req, struct nhid_response *resp, con
         NHID_TRY(nhid_txn_delete(req->txn, key));
     }
     json_object_set_new(e, "expire_time", json_integer(new_exp));
-    json_object_set_new(e, "expire_ms", json_integer(nhid_now_ns() / 1000000 + (new_exp - now) * 1000));
+    json_object_set_new(e, "expire_ms",
+                        json_integer(nhid_now_ns() / 1000000 + (new_exp - now) * 1000));
     key_expiry(key, sizeof(key), new_exp, hash);
     NHID_TRY(nhid_txn_put(req->txn, key, (const uint8_t *)"", 0));
     key_id(key, sizeof(key), hash);
@@ -743,7 +766,7 @@ static int sweep_txn(struct nhid_core *core, struct nhid_txn *txn, void *arg)
 /* Expired tokens are already refused at authentication; this removes them. */
 static int sweep_job(struct nhid_core *core)
 {
-    char (*buf)[SWEEP_KEY] = calloc(1000, SWEEP_KEY);
+    char(*buf)[SWEEP_KEY] = calloc(1000, SWEEP_KEY);
     if (buf == NULL)
         return NHID_ERR_NOMEM;
     int rc;
@@ -800,7 +823,8 @@ static void token_on_seal(struct nhid_core *core)
 }
 
 static const struct nhid_route token_routes[] = {
-    {"auth/token/create", NHID_M_WRITE, NHID_ROUTE_WRITE | NHID_ROUTE_OPTIMISTIC, h_create, "create"},
+    {"auth/token/create", NHID_M_WRITE, NHID_ROUTE_WRITE | NHID_ROUTE_OPTIMISTIC, h_create,
+     "create"},
     {"auth/token/create-orphan", NHID_M_WRITE, NHID_ROUTE_WRITE | NHID_ROUTE_OPTIMISTIC,
      h_create_orphan, "create"},
     {"auth/token/lookup-self", NHID_M_GET | NHID_M_WRITE, NHID_ROUTE_SELF, h_lookup_self, "read"},

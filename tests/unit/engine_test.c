@@ -1,0 +1,208 @@
+/* engine_test — the per-thread cache of decoded entries (entry_cache.c) on a real store. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "barrier/barrier.h"
+#include "crypto/crypto.h"
+#include "engine/engine.h"
+#include "store/store.h"
+
+static struct nhid_store *st;
+static struct nhid_barrier *bar;
+static struct nhid_core core;
+static char dir[64];
+static uint8_t share[NHID_SHARE_LEN];
+
+static int setup(void **s)
+{
+    (void)s;
+    snprintf(dir, sizeof(dir), "/tmp/engine_test.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/s.db", dir);
+    struct nhid_store_config cfg = {.backend = "sqlite", .path = path, .durable = false};
+    assert_int_equal(nhid_store_open(&cfg, &st), NHID_OK);
+    assert_int_equal(nhid_barrier_new(st, &bar), NHID_OK);
+    uint8_t **shares = NULL;
+    char err[128];
+    struct nhid_seal_status ss;
+    assert_int_equal(nhid_barrier_init(bar, 1, 1, &shares, err, sizeof(err)), NHID_OK);
+    memcpy(share, shares[0], NHID_SHARE_LEN);
+    assert_int_equal(nhid_barrier_unseal(bar, shares[0], NHID_SHARE_LEN, &ss), NHID_OK);
+    nhid_shamir_free_shares(shares, 1, NHID_SHARE_LEN);
+    memset(&core, 0, sizeof(core));
+    core.store = st;
+    core.barrier = bar;
+    return 0;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    nhid_barrier_free(bar);
+    nhid_store_close(st);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+struct put_arg {
+    const char *key;
+    const char *json; /* NULL: delete */
+};
+
+static int put_job(struct nhid_core *c, struct nhid_txn *txn, void *arg)
+{
+    struct put_arg *p = arg;
+    if (p->json == NULL)
+        return nhid_txn_delete(txn, p->key);
+    json_t *v = json_loads(p->json, 0, NULL);
+    int rc = nhid_core_save_json(c, txn, p->key, v);
+    json_decref(v);
+    return rc;
+}
+
+static void put(const char *key, const char *json)
+{
+    struct put_arg p = {key, json};
+    assert_int_equal(nhid_core_write(&core, put_job, &p), NHID_OK);
+}
+
+/* Load through the cache in a fresh read txn; *out as returned. */
+static int load_shared(const char *key, json_t **out)
+{
+    struct nhid_txn *txn = NULL;
+    assert_int_equal(nhid_store_read_begin(st, &txn), NHID_OK);
+    int rc = nhid_core_load_json_shared(&core, txn, key, out);
+    nhid_store_read_end(txn);
+    return rc;
+}
+
+static void test_hit_returns_the_same_value(void **s)
+{
+    (void)s;
+    put("token/id/a", "{\"n\":1}");
+    json_t *v1 = NULL, *v2 = NULL;
+    assert_int_equal(load_shared("token/id/a", &v1), NHID_OK);
+    assert_int_equal(load_shared("token/id/a", &v2), NHID_OK);
+    assert_ptr_equal(v1, v2); /* decoded once, shared */
+    assert_int_equal(nhid_json_int(v2, "n"), 1);
+    json_decref(v1);
+    json_decref(v2);
+}
+
+static void test_changed_entry_is_seen_at_once(void **s)
+{
+    (void)s;
+    json_t *v = NULL;
+    put("token/id/a", "{\"n\":1}");
+    assert_int_equal(load_shared("token/id/a", &v), NHID_OK);
+    json_decref(v);
+    put("token/id/a", "{\"n\":2}");
+    assert_int_equal(load_shared("token/id/a", &v), NHID_OK);
+    assert_int_equal(nhid_json_int(v, "n"), 2);
+    json_decref(v);
+    /* The same value written again is new ciphertext: decoded again, still equal. */
+    put("token/id/a", "{\"n\":2}");
+    assert_int_equal(load_shared("token/id/a", &v), NHID_OK);
+    assert_int_equal(nhid_json_int(v, "n"), 2);
+    json_decref(v);
+    put("token/id/a", NULL);
+    v = NULL;
+    assert_int_equal(load_shared("token/id/a", &v), NHID_ERR_NOT_FOUND);
+    assert_null(v);
+}
+
+static void test_colliding_keys_do_not_mix(void **s)
+{
+    (void)s;
+    /* 300 keys over 256 slots: some share a slot; each must read its own value. */
+    char key[64], json[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof(key), "token/id/k%d", i);
+        snprintf(json, sizeof(json), "{\"n\":%d}", i);
+        put(key, json);
+    }
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 300; i++) {
+            json_t *v = NULL;
+            snprintf(key, sizeof(key), "token/id/k%d", i);
+            assert_int_equal(load_shared(key, &v), NHID_OK);
+            assert_int_equal(nhid_json_int(v, "n"), i);
+            json_decref(v);
+        }
+    }
+}
+
+static void test_sealed_returns_nothing(void **s)
+{
+    (void)s;
+    json_t *v = NULL;
+    put("token/id/a", "{\"n\":1}");
+    assert_int_equal(load_shared("token/id/a", &v), NHID_OK);
+    json_decref(v);
+    nhid_barrier_seal(bar);
+    v = NULL;
+    assert_int_equal(load_shared("token/id/a", &v), NHID_ERR_SEALED);
+    assert_null(v);
+    struct nhid_seal_status ss;
+    assert_int_equal(nhid_barrier_unseal(bar, share, NHID_SHARE_LEN, &ss), NHID_OK);
+    assert_int_equal(load_shared("token/id/a", &v), NHID_OK);
+    assert_int_equal(nhid_json_int(v, "n"), 1);
+    json_decref(v);
+}
+
+struct raw_put {
+    const char *key;
+    const uint8_t *val;
+    size_t len;
+};
+
+static int raw_put_job(struct nhid_txn *txn, void *arg)
+{
+    struct raw_put *r = arg;
+    return nhid_txn_put(txn, r->key, r->val, r->len);
+}
+
+static void test_tampered_entry_is_refused(void **s)
+{
+    (void)s;
+    json_t *v = NULL;
+    put("token/id/a", "{\"n\":1}");
+    assert_int_equal(load_shared("token/id/a", &v), NHID_OK);
+    json_decref(v);
+    /* Another key's ciphertext moved under this key fails authentication (AAD = key). */
+    put("token/id/b", "{\"n\":9}");
+    struct nhid_txn *txn = NULL;
+    uint8_t *raw = NULL;
+    size_t len = 0;
+    assert_int_equal(nhid_store_read_begin(st, &txn), NHID_OK);
+    assert_int_equal(nhid_txn_get(txn, "token/id/b", &raw, &len), NHID_OK);
+    nhid_store_read_end(txn);
+    struct raw_put rp = {"token/id/a", raw, len};
+    assert_int_equal(nhid_store_write(st, raw_put_job, &rp), NHID_OK);
+    free(raw);
+    v = NULL;
+    assert_int_equal(load_shared("token/id/a", &v), NHID_ERR_TAMPERED);
+    assert_null(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_hit_returns_the_same_value, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changed_entry_is_seen_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_colliding_keys_do_not_mix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sealed_returns_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tampered_entry_is_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
