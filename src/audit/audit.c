@@ -54,6 +54,7 @@
 struct audit_item {
     struct audit_item *next;
     json_t *rec;
+    const struct nhid_audit_builder *built; /* instead of rec (nhid_audit_submit_built) */
     bool borrowed; /* the submitter frees rec, after done (nhid_audit_submit_borrowed) */
     nhid_audit_done_fn done;
     void *arg;
@@ -368,7 +369,8 @@ static int dev_write_batch(struct nhid_audit *a, struct audit_dev *d, struct aud
         size_t start = o->len;
         if (it->rc < 0)
             continue;
-        int src = audit_serialize(o, it->rec, d->mac);
+        int src = it->built ? audit_builder_serialize(o, it->built, d->mac)
+                            : audit_serialize(o, it->rec, d->mac);
         if (src == NHID_OK && o->len - start > AUDIT_LINE_MAX - AUDIT_LINE_EXTRA)
             src = NHID_ERR_TOO_LARGE; /* the verifier would refuse the line */
         if (src == NHID_OK)
@@ -805,10 +807,10 @@ out:
     return rc;
 }
 
-static int submit(struct nhid_audit *a, json_t *record, bool borrowed, nhid_audit_done_fn done,
-                  void *arg)
+static int submit(struct nhid_audit *a, json_t *record, const struct nhid_audit_builder *built,
+                  bool borrowed, nhid_audit_done_fn done, void *arg)
 {
-    if (a == NULL || !json_is_object(record)) {
+    if (a == NULL || (built == NULL && !json_is_object(record))) {
         if (!borrowed)
             json_decref(record);
         return NHID_ERR_INVALID;
@@ -821,6 +823,7 @@ static int submit(struct nhid_audit *a, json_t *record, bool borrowed, nhid_audi
     }
     it->next = NULL;
     it->rec = record;
+    it->built = built;
     it->borrowed = borrowed;
     it->done = done;
     it->arg = arg;
@@ -843,7 +846,7 @@ static int submit(struct nhid_audit *a, json_t *record, bool borrowed, nhid_audi
 
 int nhid_audit_submit(struct nhid_audit *a, json_t *record, nhid_audit_done_fn done, void *arg)
 {
-    return submit(a, record, false, done, arg);
+    return submit(a, record, NULL, false, done, arg);
 }
 
 int nhid_audit_submit_borrowed(struct nhid_audit *a, json_t *record, nhid_audit_done_fn done,
@@ -851,7 +854,17 @@ int nhid_audit_submit_borrowed(struct nhid_audit *a, json_t *record, nhid_audit_
 {
     if (done == NULL)
         return NHID_ERR_INVALID; /* the caller could never know when to free */
-    return submit(a, record, true, done, arg);
+    return submit(a, record, NULL, true, done, arg);
+}
+
+int nhid_audit_submit_built(struct nhid_audit *a, const struct nhid_audit_builder *b,
+                            nhid_audit_done_fn done, void *arg)
+{
+    if (b == NULL || done == NULL)
+        return NHID_ERR_INVALID;
+    if (audit_builder_failed(b))
+        return NHID_ERR_INVALID;
+    return submit(a, NULL, b, true, done, arg);
 }
 
 struct audit_waiter {

@@ -49,10 +49,9 @@ void nhid_audit_free(struct nhid_audit *a);
  * NHID_ERR_EXISTS if the name is taken; NHID_ERR_IO (message in errbuf)
  * if the file cannot be opened.
  */
-NHID_MUST_CHECK int nhid_audit_enable_file(struct nhid_audit *a, const char *name,
-                                           const char *path, const uint8_t hmac_key[32],
-                                           const char *description, char *errbuf,
-                                           size_t errlen);
+NHID_MUST_CHECK int nhid_audit_enable_file(struct nhid_audit *a, const char *name, const char *path,
+                                           const uint8_t hmac_key[32], const char *description,
+                                           char *errbuf, size_t errlen);
 /* Disable (and close) a device. NHID_ERR_NOT_FOUND if absent. */
 NHID_MUST_CHECK int nhid_audit_disable(struct nhid_audit *a, const char *name);
 /* New reference to {"<name>/": {"type":"file","description":...,"options":{"file_path":...}}}. */
@@ -70,8 +69,8 @@ typedef void (*nhid_audit_done_fn)(int rc, void *arg);
  * from the audit thread, when the record is durable on every device or
  * has failed.
  */
-NHID_MUST_CHECK int nhid_audit_submit(struct nhid_audit *a, json_t *record,
-                                      nhid_audit_done_fn done, void *arg);
+NHID_MUST_CHECK int nhid_audit_submit(struct nhid_audit *a, json_t *record, nhid_audit_done_fn done,
+                                      void *arg);
 /*
  * As nhid_audit_submit, but the caller keeps its reference and frees the
  * record after done has been called (and must not change it before).
@@ -81,6 +80,45 @@ NHID_MUST_CHECK int nhid_audit_submit(struct nhid_audit *a, json_t *record,
  */
 NHID_MUST_CHECK int nhid_audit_submit_borrowed(struct nhid_audit *a, json_t *record,
                                                nhid_audit_done_fn done, void *arg);
+/*
+ * A record assembled field by field (audit_builder.c): plain fields are
+ * encoded as JSON text when added; values that may hold secrets are kept
+ * by reference and HMAC'd with each device's key when written, under the
+ * same rules as a json_t record (above). Keys are written in the order
+ * added; the record object is opened by _new and closed on submission.
+ * Adders never fail: the first error is kept and the record is refused
+ * when submitted (its completion is not called; the submit call fails).
+ * Values given by reference must not be modified until done has run.
+ */
+struct nhid_audit_builder;
+enum nhid_audit_hmac {
+    NHID_AUDIT_HMAC_NONE, /* no secrets: encoded at once */
+    NHID_AUDIT_HMAC_ALL,  /* every string leaf (request/response data) */
+    NHID_AUDIT_HMAC_AUTH, /* a response's auth: its client_token and metadata */
+};
+struct nhid_audit_builder *nhid_audit_builder_new(void);
+/* Safe with NULL; wipes kept secret strings. */
+void nhid_audit_builder_free(struct nhid_audit_builder *b);
+/* "key":{ ... } — every open needs a close. */
+void nhid_audit_builder_open(struct nhid_audit_builder *b, const char *key);
+void nhid_audit_builder_close(struct nhid_audit_builder *b);
+void nhid_audit_builder_str(struct nhid_audit_builder *b, const char *key, const char *value);
+void nhid_audit_builder_int(struct nhid_audit_builder *b, const char *key, int64_t value);
+void nhid_audit_builder_bool(struct nhid_audit_builder *b, const char *key, bool value);
+/* A JSON value (NULL writes null); a reference is kept unless hmac is NONE. */
+void nhid_audit_builder_json(struct nhid_audit_builder *b, const char *key, json_t *value,
+                             enum nhid_audit_hmac hmac);
+/* A secret string (a token): a wiped copy is kept, HMAC'd per device. */
+void nhid_audit_builder_secret_str(struct nhid_audit_builder *b, const char *key,
+                                   const char *value);
+/*
+ * Queue a built record, as nhid_audit_submit_borrowed: the caller frees
+ * the builder after done has been called (done is required).
+ */
+NHID_MUST_CHECK int nhid_audit_submit_built(struct nhid_audit *a,
+                                            const struct nhid_audit_builder *b,
+                                            nhid_audit_done_fn done, void *arg);
+
 /* Queue and wait until durable; returns the completion rc. */
 NHID_MUST_CHECK int nhid_audit_submit_wait(struct nhid_audit *a, json_t *record);
 
@@ -94,10 +132,10 @@ uint64_t nhid_audit_record_count(struct nhid_audit *a);
 /* ---- verification ------------------------------------------------------- */
 
 struct nhid_audit_verify_result {
-    uint64_t records;     /* lines checked */
-    uint64_t bad_line;    /* first bad line (1-based), 0 if the chain holds */
-    uint64_t bad_seq;     /* seq found on the bad line, if any */
-    char problem[256];    /* "record 17 (line 17) was edited: chain mismatch", ... */
+    uint64_t records;  /* lines checked */
+    uint64_t bad_line; /* first bad line (1-based), 0 if the chain holds */
+    uint64_t bad_seq;  /* seq found on the bad line, if any */
+    char problem[256]; /* "record 17 (line 17) was edited: chain mismatch", ... */
 };
 
 /*
@@ -107,8 +145,7 @@ struct nhid_audit_verify_result {
  * chain holds, NHID_ERR_TAMPERED if not, NHID_ERR_IO if unreadable.
  * Designed to run at >= 1,000,000 records/s (no JSON parsing).
  */
-NHID_MUST_CHECK int nhid_audit_verify_file(const char *path,
-                                           struct nhid_audit_verify_result *res);
+NHID_MUST_CHECK int nhid_audit_verify_file(const char *path, struct nhid_audit_verify_result *res);
 
 /*
  * Additions beyond the original contract (docs/audit.md):

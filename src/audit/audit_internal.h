@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "audit/audit.h"
 #include "core/core.h"
 
 #define AUDIT_HEX_LEN 64
@@ -92,6 +93,38 @@ NHID_MUST_CHECK int audit_out_reserve(struct audit_out *o, size_t more);
 EVP_MAC_CTX *audit_hmac_ctx_new(const uint8_t key[32]);
 /* out = "hmac-sha256:<hex>" (AUDIT_HMAC_STR_LEN bytes, no NUL). Not thread-safe per ctx. */
 bool audit_hmac_str(EVP_MAC_CTX *ctx, const char *s, size_t len, char out[AUDIT_HMAC_STR_LEN]);
+
+/* Where a value sits relative to the secret-bearing paths of a record. */
+enum audit_mode {
+    AUDIT_MODE_PLAIN,         /* ordinary data */
+    AUDIT_MODE_TOP,           /* the record object itself */
+    AUDIT_MODE_REQUEST,       /* .request */
+    AUDIT_MODE_RESPONSE,      /* .response */
+    AUDIT_MODE_RESPONSE_AUTH, /* .response.auth: client_token and metadata are secret */
+    AUDIT_MODE_TOP_AUTH,      /* .auth (the caller's token): metadata is secret */
+    AUDIT_MODE_SECRET,        /* under a secret path: every string leaf is HMAC'd */
+};
+
+/* JSON text of a string, as jansson writes it (no flags). NHID_ERR_INVALID: bad UTF-8. */
+NHID_MUST_CHECK int audit_put_string(struct audit_out *o, const char *s, size_t len);
+/* Decimal integer. */
+NHID_MUST_CHECK int audit_put_int(struct audit_out *o, int64_t v);
+/* "hmac-sha256:<hex>" of s as a JSON string (NHID_ERR_CRYPTO without a ctx). */
+NHID_MUST_CHECK int audit_put_hmac(struct audit_out *o, EVP_MAC_CTX *mac, const char *s,
+                                   size_t len);
+/*
+ * A JSON value in mode m (string leaves under secret paths HMAC'd with
+ * mac, which may be NULL for AUDIT_MODE_PLAIN). On error o may hold a
+ * partial value: callers reset o->len.
+ */
+NHID_MUST_CHECK int audit_put_json(struct audit_out *o, json_t *v, enum audit_mode m,
+                                   unsigned depth, EVP_MAC_CTX *mac);
+
+/* true if an adder failed or an object was left open: the record is refused. */
+bool audit_builder_failed(const struct nhid_audit_builder *b);
+/* A built record's line (audit_builder.c), as audit_serialize() would write it. */
+NHID_MUST_CHECK int audit_builder_serialize(struct audit_out *o, const struct nhid_audit_builder *b,
+                                            EVP_MAC_CTX *mac);
 
 /*
  * Append the record (an object) to o as compact JSON, byte-identical to

@@ -92,18 +92,17 @@ static inline int put(struct audit_out *o, const char *s, size_t n)
     return NHID_OK;
 }
 
-/* ---- serializer -------------------------------------------------------------------- */
+int audit_put_hmac(struct audit_out *o, EVP_MAC_CTX *mac, const char *s, size_t len)
+{
+    char h[AUDIT_HMAC_STR_LEN + 2];
+    h[0] = '"';
+    if (mac == NULL || !audit_hmac_str(mac, s, len, h + 1))
+        return NHID_ERR_CRYPTO;
+    h[sizeof(h) - 1] = '"';
+    return put(o, h, sizeof(h));
+}
 
-/* Where we are relative to the secret-bearing paths. */
-enum mode {
-    M_NONE,     /* ordinary data */
-    M_TOP,      /* the record object itself */
-    M_REQUEST,  /* .request */
-    M_RESPONSE, /* .response */
-    M_AUTH,     /* .response.auth */
-    M_TOP_AUTH, /* .auth (the caller's token) */
-    M_SECRET,   /* under a secret path: every string leaf is HMAC'd */
-};
+/* ---- serializer -------------------------------------------------------------------- */
 
 static bool key_is(const char *key, size_t len, const char *lit)
 {
@@ -111,33 +110,34 @@ static bool key_is(const char *key, size_t len, const char *lit)
     return len == n && memcmp(key, lit, n) == 0;
 }
 
-static enum mode child_mode(enum mode m, const char *key, size_t len)
+static enum audit_mode child_mode(enum audit_mode m, const char *key, size_t len)
 {
     switch (m) {
-    case M_TOP:
+    case AUDIT_MODE_TOP:
         if (key_is(key, len, "request"))
-            return M_REQUEST;
+            return AUDIT_MODE_REQUEST;
         if (key_is(key, len, "response"))
-            return M_RESPONSE;
-        return key_is(key, len, "auth") ? M_TOP_AUTH : M_NONE;
-    case M_REQUEST:
-        return key_is(key, len, "data") || key_is(key, len, "client_token") ? M_SECRET : M_NONE;
-    case M_RESPONSE:
+            return AUDIT_MODE_RESPONSE;
+        return key_is(key, len, "auth") ? AUDIT_MODE_TOP_AUTH : AUDIT_MODE_PLAIN;
+    case AUDIT_MODE_REQUEST:
+        return key_is(key, len, "data") || key_is(key, len, "client_token") ? AUDIT_MODE_SECRET
+                                                                            : AUDIT_MODE_PLAIN;
+    case AUDIT_MODE_RESPONSE:
         if (key_is(key, len, "data"))
-            return M_SECRET;
-        return key_is(key, len, "auth") ? M_AUTH : M_NONE;
-    case M_AUTH:
+            return AUDIT_MODE_SECRET;
+        return key_is(key, len, "auth") ? AUDIT_MODE_RESPONSE_AUTH : AUDIT_MODE_PLAIN;
+    case AUDIT_MODE_RESPONSE_AUTH:
         /* metadata is caller-supplied (token create "meta") and echoed back. */
-        return key_is(key, len, "client_token") || key_is(key, len, "metadata") ? M_SECRET
-                                                                                  : M_NONE;
-    case M_TOP_AUTH:
-        return key_is(key, len, "metadata") ? M_SECRET : M_NONE;
-    case M_SECRET:
-        return M_SECRET;
-    case M_NONE:
+        return key_is(key, len, "client_token") || key_is(key, len, "metadata") ? AUDIT_MODE_SECRET
+                                                                                : AUDIT_MODE_PLAIN;
+    case AUDIT_MODE_TOP_AUTH:
+        return key_is(key, len, "metadata") ? AUDIT_MODE_SECRET : AUDIT_MODE_PLAIN;
+    case AUDIT_MODE_SECRET:
+        return AUDIT_MODE_SECRET;
+    case AUDIT_MODE_PLAIN:
         break;
     }
-    return M_NONE;
+    return AUDIT_MODE_PLAIN;
 }
 
 /* RFC 3629 well-formed UTF-8 (what jansson accepts and dumps). */
@@ -181,7 +181,7 @@ static bool utf8_valid(const unsigned char *s, size_t len)
 }
 
 /* A JSON string exactly as jansson's dump_string() writes it (no flags). */
-static int put_string(struct audit_out *o, const char *s, size_t len)
+int audit_put_string(struct audit_out *o, const char *s, size_t len)
 {
     static const char hexu[] = "0123456789ABCDEF";
     unsigned high = 0;
@@ -239,7 +239,7 @@ static int put_string(struct audit_out *o, const char *s, size_t len)
     return NHID_OK;
 }
 
-static int put_int(struct audit_out *o, json_int_t v)
+int audit_put_int(struct audit_out *o, int64_t v)
 {
     char tmp[24];
     size_t n = 0;
@@ -253,8 +253,8 @@ static int put_int(struct audit_out *o, json_int_t v)
     return put(o, tmp + sizeof(tmp) - n, n);
 }
 
-static int put_value(struct audit_out *o, json_t *v, enum mode m, unsigned depth,
-                     EVP_MAC_CTX *mac)
+int audit_put_json(struct audit_out *o, json_t *v, enum audit_mode m, unsigned depth,
+                   EVP_MAC_CTX *mac)
 {
     int rc;
     if (depth > AUDIT_DEPTH_MAX)
@@ -268,45 +268,39 @@ static int put_value(struct audit_out *o, json_t *v, enum mode m, unsigned depth
             const char *key = json_object_iter_key(it);
             size_t klen = json_object_iter_key_len(it);
             /* The device owns these names at the top level. */
-            if (m == M_TOP && (key_is(key, klen, "seq") || key_is(key, klen, "prev") ||
-                               key_is(key, klen, "chain")))
+            if (m == AUDIT_MODE_TOP && (key_is(key, klen, "seq") || key_is(key, klen, "prev") ||
+                                        key_is(key, klen, "chain")))
                 continue;
             if (!first && (rc = put(o, ",", 1)) < 0)
                 return rc;
             first = false;
-            if ((rc = put_string(o, key, klen)) < 0 || (rc = put(o, ":", 1)) < 0)
+            if ((rc = audit_put_string(o, key, klen)) < 0 || (rc = put(o, ":", 1)) < 0)
                 return rc;
-            rc = put_value(o, json_object_iter_value(it), child_mode(m, key, klen), depth + 1,
-                           mac);
+            rc = audit_put_json(o, json_object_iter_value(it), child_mode(m, key, klen), depth + 1,
+                                mac);
             if (rc < 0)
                 return rc;
         }
         return put(o, "}", 1);
     }
     case JSON_ARRAY: {
-        enum mode cm = m == M_SECRET ? M_SECRET : M_NONE;
+        enum audit_mode cm = m == AUDIT_MODE_SECRET ? AUDIT_MODE_SECRET : AUDIT_MODE_PLAIN;
         if ((rc = put(o, "[", 1)) < 0)
             return rc;
         for (size_t i = 0; i < json_array_size(v); i++) {
             if (i > 0 && (rc = put(o, ",", 1)) < 0)
                 return rc;
-            if ((rc = put_value(o, json_array_get(v, i), cm, depth + 1, mac)) < 0)
+            if ((rc = audit_put_json(o, json_array_get(v, i), cm, depth + 1, mac)) < 0)
                 return rc;
         }
         return put(o, "]", 1);
     }
     case JSON_STRING:
-        if (m == M_SECRET) {
-            char h[AUDIT_HMAC_STR_LEN + 2];
-            h[0] = '"';
-            if (!audit_hmac_str(mac, json_string_value(v), json_string_length(v), h + 1))
-                return NHID_ERR_CRYPTO;
-            h[sizeof(h) - 1] = '"';
-            return put(o, h, sizeof(h));
-        }
-        return put_string(o, json_string_value(v), json_string_length(v));
+        if (m == AUDIT_MODE_SECRET)
+            return audit_put_hmac(o, mac, json_string_value(v), json_string_length(v));
+        return audit_put_string(o, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
-        return put_int(o, json_integer_value(v));
+        return audit_put_int(o, json_integer_value(v));
     case JSON_REAL: {
         /* jansson's own real formatting (precision 17, ".0" rules). */
         char tmp[64];
@@ -330,7 +324,7 @@ int audit_serialize(struct audit_out *o, json_t *rec, EVP_MAC_CTX *mac)
     size_t start = o->len;
     if (!json_is_object(rec))
         return NHID_ERR_INVALID;
-    int rc = put_value(o, rec, M_TOP, 0, mac);
+    int rc = audit_put_json(o, rec, AUDIT_MODE_TOP, 0, mac);
     if (rc < 0)
         o->len = start;
     return rc;

@@ -15,7 +15,7 @@
 #define HTTP_LATENCY_BUCKETS 14
 
 struct route_metrics {
-    _Atomic uint64_t by_class[6];                /* 1xx..5xx by first digit */
+    _Atomic uint64_t by_class[6];                   /* 1xx..5xx by first digit */
     _Atomic uint64_t latency[HTTP_LATENCY_BUCKETS]; /* cumulative at render time */
     _Atomic uint64_t latency_sum_us;
 };
@@ -42,13 +42,14 @@ struct pending {
     bool serialised;
     /* NHID_ROUTE_OPTIMISTIC: the handler's staged writes and audit record, for the writer. */
     struct nhid_txn *staged;
-    json_t *staged_audit;
-    json_t *audit_rec; /* the record submitted (borrowed by the audit thread until done) */
-    char saved_entity_id[64];  /* req->auth before the staged run, restored for a re-run */
+    struct nhid_audit_builder *staged_audit;
+    struct nhid_audit_builder
+        *audit_rec;           /* the record submitted (read by the audit thread until done) */
+    char saved_entity_id[64]; /* req->auth before the staged run, restored for a re-run */
     char saved_identity[128];
     int store_rc;
     int audit_rc;
-    char *out;        /* serialised response body */
+    char *out; /* serialised response body */
     size_t out_len;
     const char *out_type;
     char extra_headers[320];
@@ -109,9 +110,9 @@ struct conn {
     enum conn_state state;
     bool handshake_done;
     bool mtls;
-    X509 *peer; /* borrowed from the SSL session */
-    STACK_OF(X509) *peer_chain; /* borrowed: what the client sent (leaf first) */
-    bool dead;  /* transport closed while a request was in flight */
+    X509 *peer;                  /* borrowed from the SSL session */
+    STACK_OF(X509) * peer_chain; /* borrowed: what the client sent (leaf first) */
+    bool dead;                   /* transport closed while a request was in flight */
     int64_t req_started_ns;
     /* the request being read */
     char *head_buf;
@@ -120,8 +121,8 @@ struct conn {
     bool chunked;
     size_t body_expected;
     struct evbuffer *body;
-    size_t chunk_left;   /* bytes left in the current chunk */
-    int chunk_state;     /* 0 size line, 1 data, 2 CRLF after data, 3 trailers */
+    size_t chunk_left; /* bytes left in the current chunk */
+    int chunk_state;   /* 0 size line, 1 data, 2 CRLF after data, 3 trailers */
 };
 
 /* transport → pipeline: a complete request is ready. Takes ownership of body bytes. */

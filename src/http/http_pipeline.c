@@ -34,8 +34,8 @@ static void pending_free(struct pending *p)
     nhid_decision_clear(&p->req.decision);
     nhid_response_clear(&p->resp);
     nhid_store_stage_free(p->staged);
-    json_decref(p->staged_audit);
-    json_decref(p->audit_rec);
+    nhid_audit_builder_free(p->staged_audit);
+    nhid_audit_builder_free(p->audit_rec);
     if (p->body)
         nhid_free_secret(p->body, p->req.body_len);
     free(p->query);
@@ -71,6 +71,115 @@ static void methods_list(unsigned bits, char *out, size_t outlen)
 
 /* ---- response serialisation --------------------------------------------- */
 
+/* A growing output buffer; also a json_dump_callback sink. */
+struct textbuf {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+};
+
+static int tb_add(const char *s, size_t n, void *arg)
+{
+    struct textbuf *t = arg;
+    if (t->failed)
+        return -1;
+    if (n > t->cap - t->len) {
+        size_t cap = t->cap ? t->cap : 512;
+        while (cap - t->len < n + 1 && cap < SIZE_MAX / 2)
+            cap *= 2;
+        char *nb = cap - t->len >= n + 1 ? realloc(t->buf, cap) : NULL;
+        if (nb == NULL) {
+            t->failed = true;
+            return -1;
+        }
+        t->buf = nb;
+        t->cap = cap;
+    }
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    return 0;
+}
+
+static void tb_lit(struct textbuf *t, const char *s)
+{
+    tb_add(s, strlen(s), t);
+}
+
+/* A JSON string as jansson writes it with JSON_COMPACT (RFC 8259 §7). */
+static void tb_string(struct textbuf *t, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    tb_add("\"", 1, t);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        tb_add(run, (size_t)(s - run), t);
+        run = s + 1;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            tb_add(esc, 2, t);
+            break;
+        case '\b':
+        case '\f':
+        case '\n':
+        case '\r':
+        case '\t':
+            esc[1] = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+            tb_add(esc, 2, t);
+            break;
+        default:
+            tb_add(esc, 6, t);
+            break;
+        }
+    }
+    tb_add(run, (size_t)(s - run), t);
+    tb_add("\"", 1, t);
+}
+
+static void tb_json(struct textbuf *t, const json_t *v)
+{
+    if (v == NULL)
+        tb_lit(t, "null");
+    else if (json_dump_callback(v, tb_add, t, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+        t->failed = true;
+}
+
+/*
+ * Vault's response envelope, written directly: the same bytes as
+ * json_dumps(json_pack(...), JSON_COMPACT) without building the object.
+ */
+static char *envelope(const struct pending *p, size_t *len)
+{
+    const struct nhid_response *r = &p->resp;
+    struct textbuf t = {0};
+    char num[32];
+    tb_lit(&t, "{\"request_id\":");
+    tb_string(&t, p->req.request_id);
+    tb_lit(&t, ",\"lease_id\":");
+    tb_string(&t, r->lease_id ? r->lease_id : "");
+    tb_lit(&t, r->renewable ? ",\"renewable\":true" : ",\"renewable\":false");
+    snprintf(num, sizeof(num), ",\"lease_duration\":%lld,\"data\":", (long long)r->lease_duration);
+    tb_lit(&t, num);
+    tb_json(&t, r->data);
+    tb_lit(&t, ",\"wrap_info\":null,\"warnings\":");
+    tb_json(&t, r->warnings);
+    tb_lit(&t, ",\"auth\":");
+    tb_json(&t, r->auth);
+    tb_lit(&t, ",\"mount_type\":\"\"}");
+    if (t.failed) {
+        free(t.buf);
+        return NULL;
+    }
+    tb_add("", 1, &t); /* NUL, not counted */
+    *len = t.len - 1;
+    return t.buf;
+}
+
 static void serialise(struct pending *p)
 {
     struct nhid_response *r = &p->resp;
@@ -94,79 +203,111 @@ static void serialise(struct pending *p)
     }
     if (r->status == 204)
         return;
-    if (r->errors) {
-        j = json_pack("{s:O}", "errors", r->errors);
-    } else if (r->raw) {
-        j = json_incref(r->raw);
+    if (!r->errors && !r->raw) {
+        p->out = envelope(p, &p->out_len);
     } else {
-        j = json_pack("{s:s, s:s, s:b, s:I, s:O, s:n, s:O, s:O, s:s}", "request_id",
-                      p->req.request_id, "lease_id", r->lease_id ? r->lease_id : "", "renewable",
-                      r->renewable, "lease_duration", (json_int_t)r->lease_duration, "data",
-                      r->data ? r->data : json_null(), "wrap_info", "warnings",
-                      r->warnings ? r->warnings : json_null(), "auth",
-                      r->auth ? r->auth : json_null(), "mount_type", "");
+        j = r->errors ? json_pack("{s:O}", "errors", r->errors) : json_incref(r->raw);
+        p->out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        p->out_len = p->out ? strlen(p->out) : 0;
     }
-    if (j == NULL) {
+    if (p->out == NULL) {
         r->status = 500;
         p->out = strdup("{\"errors\":[\"internal error: cannot encode response\"]}");
-    } else {
-        p->out = json_dumps(j, JSON_COMPACT);
-        json_decref(j);
+        p->out_len = p->out ? strlen(p->out) : 0;
     }
-    p->out_len = p->out ? strlen(p->out) : 0;
 }
 
 /* ---- audit -------------------------------------------------------------- */
 
-static json_t *audit_record(struct pending *p)
+/* Top-level keys of the pipeline's record; a handler's audit_extra may not reuse them. */
+static bool record_key_reserved(const char *k)
+{
+    static const char *const reserved[] = {"time", "type",     "request_id", "request",
+                                           "auth", "decision", "response",   "duration_us",
+                                           "seq",  "prev",     "chain"};
+    for (size_t i = 0; i < NHID_ARRAY_LEN(reserved); i++)
+        if (strcmp(k, reserved[i]) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The request's audit record (docs/audit.md): what was asked, by whom,
+ * what was decided and answered. Request and response data and tokens are
+ * HMAC'd per device when written.
+ */
+static struct nhid_audit_builder *audit_record(struct pending *p)
 {
     struct nhid_request *q = &p->req;
     struct nhid_response *r = &p->resp;
     bool omit = p->route && (p->route->flags & NHID_ROUTE_NO_AUDIT_DATA);
     char ts[NHID_RFC3339_LEN];
     nhid_time_format_ns(nhid_now_ns(), ts);
+    struct nhid_audit_builder *b = nhid_audit_builder_new();
+    if (b == NULL)
+        return NULL;
+    nhid_audit_builder_str(b, "time", ts);
+    nhid_audit_builder_str(b, "type", "response");
+    nhid_audit_builder_str(b, "request_id", q->request_id);
 
-    json_t *req = json_pack("{s:s, s:s, s:s, s:i, s:b}", "method", q->method_name, "path", p->path,
-                            "remote_address", q->remote_addr, "remote_port", (int)q->remote_port,
-                            "mtls", q->mtls);
-    if (req && q->body && !omit && json_object_size(q->body) > 0)
-        json_object_set(req, "data", q->body);
-    if (req && q->client_token)
-        json_object_set_new(req, "client_token", json_string(q->client_token));
+    nhid_audit_builder_open(b, "request");
+    nhid_audit_builder_str(b, "method", q->method_name);
+    nhid_audit_builder_str(b, "path", p->path);
+    nhid_audit_builder_str(b, "remote_address", q->remote_addr);
+    nhid_audit_builder_int(b, "remote_port", q->remote_port);
+    nhid_audit_builder_bool(b, "mtls", q->mtls);
+    if (q->body && !omit && json_object_size(q->body) > 0)
+        nhid_audit_builder_json(b, "data", q->body, NHID_AUDIT_HMAC_ALL);
+    if (q->client_token)
+        nhid_audit_builder_secret_str(b, "client_token", q->client_token);
+    nhid_audit_builder_close(b);
 
-    json_t *auth = json_pack("{s:b}", "authenticated", q->auth.authenticated);
-    if (auth && q->auth.authenticated) {
-        json_object_set_new(auth, "method", json_string(q->auth.method ? q->auth.method : ""));
-        json_object_set_new(auth, "accessor", json_string(q->auth.accessor));
+    nhid_audit_builder_open(b, "auth");
+    nhid_audit_builder_bool(b, "authenticated", q->auth.authenticated);
+    if (q->auth.authenticated) {
+        nhid_audit_builder_str(b, "method", q->auth.method ? q->auth.method : "");
+        nhid_audit_builder_str(b, "accessor", q->auth.accessor);
         if (q->auth.identity[0])
-            json_object_set_new(auth, "identity", json_string(q->auth.identity));
+            nhid_audit_builder_str(b, "identity", q->auth.identity);
         if (q->auth.entity_id[0])
-            json_object_set_new(auth, "entity_id", json_string(q->auth.entity_id));
+            nhid_audit_builder_str(b, "entity_id", q->auth.entity_id);
         if (q->auth.policies)
-            json_object_set(auth, "policies", q->auth.policies);
-        json_object_set_new(auth, "root", json_boolean(q->auth.root));
+            nhid_audit_builder_json(b, "policies", q->auth.policies, NHID_AUDIT_HMAC_NONE);
+        nhid_audit_builder_bool(b, "root", q->auth.root);
     }
-    json_t *dec =
-        json_pack("{s:b, s:s}", "allowed", q->decision.allowed, "reason", q->decision.reason);
-    if (dec && q->decision.policies)
-        json_object_set(dec, "policies", q->decision.policies);
-    if (dec && q->decision.errors)
-        json_object_set(dec, "errors", q->decision.errors);
+    nhid_audit_builder_close(b);
 
-    json_t *resp = json_pack("{s:i}", "status", r->status);
-    if (resp && !omit && r->data)
-        json_object_set(resp, "data", r->data);
-    if (resp && r->auth)
-        json_object_set(resp, "auth", r->auth);
-    if (resp && r->errors)
-        json_object_set(resp, "errors", r->errors);
-    json_t *rec = json_pack("{s:s, s:s, s:s, s:o*, s:o*, s:o*, s:o*, s:I}", "time", ts, "type",
-                            "response", "request_id", q->request_id, "request", req, "auth", auth,
-                            "decision", dec, "response", resp, "duration_us",
-                            (json_int_t)((nhid_mono_ns() - q->start_ns) / 1000));
-    if (rec && r->audit_extra)
-        json_object_update(rec, r->audit_extra);
-    return rec;
+    nhid_audit_builder_open(b, "decision");
+    nhid_audit_builder_bool(b, "allowed", q->decision.allowed);
+    nhid_audit_builder_str(b, "reason", q->decision.reason);
+    if (q->decision.policies)
+        nhid_audit_builder_json(b, "policies", q->decision.policies, NHID_AUDIT_HMAC_NONE);
+    if (q->decision.errors)
+        nhid_audit_builder_json(b, "errors", q->decision.errors, NHID_AUDIT_HMAC_NONE);
+    nhid_audit_builder_close(b);
+
+    nhid_audit_builder_open(b, "response");
+    nhid_audit_builder_int(b, "status", r->status);
+    if (!omit && r->data)
+        nhid_audit_builder_json(b, "data", r->data, NHID_AUDIT_HMAC_ALL);
+    if (r->auth)
+        nhid_audit_builder_json(b, "auth", r->auth, NHID_AUDIT_HMAC_AUTH);
+    if (r->errors)
+        nhid_audit_builder_json(b, "errors", r->errors, NHID_AUDIT_HMAC_NONE);
+    nhid_audit_builder_close(b);
+
+    nhid_audit_builder_int(b, "duration_us", (nhid_mono_ns() - q->start_ns) / 1000);
+    const char *k;
+    json_t *v;
+    json_object_foreach(r->audit_extra, k, v)
+    {
+        if (record_key_reserved(k))
+            nhid_warn(MOD, "audit field \"%s\" of route %s is reserved; not recorded", k, p->path);
+        else
+            nhid_audit_builder_json(b, k, v, NHID_AUDIT_HMAC_NONE);
+    }
+    return b;
 }
 
 static void audit_done(int rc, void *arg)
@@ -206,10 +347,11 @@ static void finish(struct pending *p)
     serialise(p);
     if (audit_wanted(p)) {
         struct nhid_audit *audit = p->req.core->audit;
-        json_t *rec = audit_record(p);
-        json_decref(p->audit_rec); /* a corrected answer's earlier record, already durable */
+        struct nhid_audit_builder *rec = audit_record(p);
+        nhid_audit_builder_free(
+            p->audit_rec); /* a corrected answer's earlier record, already durable */
         p->audit_rec = rec;
-        if (rec == NULL || nhid_audit_submit_borrowed(audit, rec, audit_done, p) < 0) {
+        if (rec == NULL || nhid_audit_submit_built(audit, rec, audit_done, p) < 0) {
             p->audit_rc = NHID_ERR_IO;
             p->stage = 2;
             http_pipeline_complete(p);
@@ -322,12 +464,12 @@ static int write_job(struct nhid_txn *txn, void *arg)
      */
     if (rc >= 0 && audit_wanted(p)) {
         serialise(p);
-        json_t *rec = audit_record(p);
-        json_decref(p->audit_rec);
+        struct nhid_audit_builder *rec = audit_record(p);
+        nhid_audit_builder_free(p->audit_rec);
         p->audit_rec = rec;
         atomic_store(&p->parts, 2);
-        p->early_audit = rec != NULL && nhid_audit_submit_borrowed(p->req.core->audit, rec,
-                                                                   early_audit_done, p) == NHID_OK;
+        p->early_audit = rec != NULL && nhid_audit_submit_built(p->req.core->audit, rec,
+                                                                early_audit_done, p) == NHID_OK;
     }
     return rc < 0 ? rc : NHID_OK;
 }
@@ -345,7 +487,7 @@ static void reset_for_rerun(struct pending *p)
     p->out_len = 0;
     p->serialised = false;
     p->extra_headers[0] = '\0';
-    json_decref(p->staged_audit);
+    nhid_audit_builder_free(p->staged_audit);
     p->staged_audit = NULL;
     memcpy(p->req.auth.entity_id, p->saved_entity_id, sizeof(p->saved_entity_id));
     memcpy(p->req.auth.identity, p->saved_identity, sizeof(p->saved_identity));
@@ -368,18 +510,18 @@ static int staged_job(struct nhid_txn *txn, void *arg)
         return write_job(txn, arg);
     }
     if (rc < 0) {
-        json_decref(p->staged_audit);
+        nhid_audit_builder_free(p->staged_audit);
         p->staged_audit = NULL;
         return rc;
     }
     /* As write_job: the audit record's fsync overlaps the commit's. */
     if (p->staged_audit) {
-        json_decref(p->audit_rec);
+        nhid_audit_builder_free(p->audit_rec);
         p->audit_rec = p->staged_audit;
         p->staged_audit = NULL;
         atomic_store(&p->parts, 2);
-        p->early_audit = nhid_audit_submit_borrowed(p->req.core->audit, p->audit_rec,
-                                                    early_audit_done, p) == NHID_OK;
+        p->early_audit = nhid_audit_submit_built(p->req.core->audit, p->audit_rec, early_audit_done,
+                                                 p) == NHID_OK;
     }
     return NHID_OK;
 }

@@ -15,6 +15,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/thread.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
@@ -144,6 +145,49 @@ static void conn_fail(struct conn *c, int status, const char *msg)
     free(body);
 }
 
+/* Append s to buf at *used if it fits; false (and *used unchanged) if not. */
+static bool head_put(char *buf, size_t cap, size_t *used, const char *s, size_t n)
+{
+    if (n > cap - *used)
+        return false;
+    memcpy(buf + *used, s, n);
+    *used += n;
+    return true;
+}
+
+/*
+ * The status line and header fields of a reply (RFC 9112 §4, §6), without
+ * printf: this runs for every response. 0 if they do not fit in cap.
+ */
+static size_t response_head(char *buf, size_t cap, int status, const char *content_type,
+                            size_t body_len, bool keep_alive, const char *extra_headers)
+{
+    char num[24];
+    size_t used = 0;
+    const char *text = status_text(status);
+    int n = snprintf(num, sizeof(num), "HTTP/1.1 %d ", status);
+    if (n < 0 || !head_put(buf, cap, &used, num, (size_t)n) ||
+        !head_put(buf, cap, &used, text, strlen(text)) ||
+        !head_put(buf, cap, &used, "\r\nContent-Type: ", 16) ||
+        !head_put(buf, cap, &used, content_type, strlen(content_type)) ||
+        !head_put(buf, cap, &used, "\r\nContent-Length: ", 18))
+        return 0;
+    size_t d = sizeof(num);
+    do {
+        num[--d] = (char)('0' + body_len % 10);
+        body_len /= 10;
+    } while (body_len != 0);
+    static const char tail[] = "\r\nCache-Control: no-store\r\n";
+    static const char close_field[] = "Connection: close\r\n";
+    if (!head_put(buf, cap, &used, num + d, sizeof(num) - d) ||
+        !head_put(buf, cap, &used, tail, sizeof(tail) - 1) ||
+        (!keep_alive && !head_put(buf, cap, &used, close_field, sizeof(close_field) - 1)) ||
+        !head_put(buf, cap, &used, extra_headers, strlen(extra_headers)) ||
+        !head_put(buf, cap, &used, "\r\n", 2))
+        return 0;
+    return used;
+}
+
 void http_conn_respond(struct conn *c, int status, const char *content_type,
                        const char *extra_headers, const void *body, size_t len)
 {
@@ -153,14 +197,39 @@ void http_conn_respond(struct conn *c, int status, const char *content_type,
         return;
     }
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add_printf(out,
-                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                        "Cache-Control: no-store\r\n%s%s\r\n",
-                        status, status_text(status), content_type, len,
-                        c->keep_alive ? "" : "Connection: close\r\n",
-                        extra_headers ? extra_headers : "");
-    if (len && body)
-        evbuffer_add(out, body, len);
+    char head[1024];
+    size_t hlen = response_head(head, sizeof(head), status, content_type, len, c->keep_alive,
+                                extra_headers ? extra_headers : "");
+    /* Head and body in one buffer chain: one TLS record for small replies. */
+    struct evbuffer_iovec v;
+    size_t total = hlen + (body ? len : 0);
+    if (hlen > 0 && evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) == 1 &&
+        v.iov_len >= total) {
+        memcpy(v.iov_base, head, hlen);
+        if (body && len)
+            memcpy((char *)v.iov_base + hlen, body, len);
+        v.iov_len = total;
+        evbuffer_commit_space(out, &v, 1);
+    } else {
+        if (hlen > 0)
+            evbuffer_add(out, head, hlen);
+        else
+            evbuffer_add_printf(out,
+                                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                                "Cache-Control: no-store\r\n%s%s\r\n",
+                                status, status_text(status), content_type, len,
+                                c->keep_alive ? "" : "Connection: close\r\n",
+                                extra_headers ? extra_headers : "");
+        if (len && body)
+            evbuffer_add(out, body, len);
+    }
+    /*
+     * A TLS bufferevent on a socket writes only from its write event, one
+     * epoll round later (and with two epoll_ctl() calls to arm and disarm
+     * EPOLLOUT). Run that event now, in this loop turn: the reply goes out
+     * at once and, with the change list, the arm/disarm pair cancels out.
+     */
+    event_active(&c->bev->ev_write, EV_WRITE, 1);
     conn_reset_request(c);
     if (!c->keep_alive) {
         c->state = CONN_CLOSING;
@@ -404,6 +473,25 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         }
         conn_close(c);
     }
+}
+
+/*
+ * An event base whose epoll changes are applied in one go before each
+ * wait: TLS bufferevents add the write event when a reply is queued and
+ * delete it once it is written, usually within one loop turn, and the
+ * change list folds each such pair into no epoll_ctl() call at all. (Its
+ * caveat, fds that share a file description through dup(), does not
+ * apply: every connection is its own accept()ed socket.)
+ */
+static struct event_base *loop_base_new(void)
+{
+    struct event_config *cfg = event_config_new();
+    if (cfg == NULL)
+        return NULL;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
 }
 
 static void accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa,
@@ -734,7 +822,7 @@ int nhid_http_start(const struct nhid_http_config *cfg, struct nhid_core *core,
         pthread_mutex_init(&l->qlock, NULL);
         l->metrics = calloc(nroutes, sizeof(*l->metrics));
         NHID_CHECK_ALLOC(l->metrics);
-        l->base = event_base_new();
+        l->base = loop_base_new();
         NHID_CHECK_ALLOC(l->base);
         l->wake = event_new(l->base, -1, 0, wake_cb, l);
         NHID_CHECK_ALLOC(l->wake);

@@ -73,14 +73,13 @@ static int teardown(void **state)
 
 static json_t *make_record(int i)
 {
-    json_t *r = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:{s:s, s:{s:[s, s, i, b, n]}, s:i}},"
-                          " s:{s:{s:s}, s:{s:s, s:[s]}}}",
-                          "time", "2026-01-01T00:00:00Z", "type", "response", "request", "id",
-                          "req-id", "operation", "update", "path", "secret/data/app",
-                          "client_token", SECRET_REQ_TOKEN, "data", "password", SECRET_REQ,
-                          "nested", "list", SECRET_NESTED, "plain", 7, true, "n", i,
-                          "response", "data", "value", SECRET_RESP, "auth", "client_token",
-                          SECRET_TOKEN, "policies", "default");
+    json_t *r = json_pack(
+        "{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:{s:s, s:{s:[s, s, i, b, n]}, s:i}},"
+        " s:{s:{s:s}, s:{s:s, s:[s]}}}",
+        "time", "2026-01-01T00:00:00Z", "type", "response", "request", "id", "req-id", "operation",
+        "update", "path", "secret/data/app", "client_token", SECRET_REQ_TOKEN, "data", "password",
+        SECRET_REQ, "nested", "list", SECRET_NESTED, "plain", 7, true, "n", i, "response", "data",
+        "value", SECRET_RESP, "auth", "client_token", SECRET_TOKEN, "policies", "default");
     assert_non_null(r);
     return r;
 }
@@ -201,16 +200,16 @@ static int verify(const char *path, struct nhid_audit_verify_result *res,
     return nhid_audit_verify_file_ex(path, res, kind);
 }
 
-#define EXPECT_TAMPER(path, line, seq, k)                                                      \
-    do {                                                                                       \
-        struct nhid_audit_verify_result r_;                                                    \
-        enum nhid_audit_problem k_;                                                            \
-        assert_int_equal(verify(path, &r_, &k_), NHID_ERR_TAMPERED);                           \
-        print_message("    problem: %s\n", r_.problem);                                        \
-        assert_int_equal(r_.bad_line, (line));                                                 \
-        assert_int_equal(r_.bad_seq, (seq));                                                   \
-        assert_string_equal(nhid_audit_problem_name(k_), nhid_audit_problem_name(k));          \
-        assert_true(strlen(r_.problem) > 10);                                                  \
+#define EXPECT_TAMPER(path, line, seq, k)                                                          \
+    do {                                                                                           \
+        struct nhid_audit_verify_result r_;                                                        \
+        enum nhid_audit_problem k_;                                                                \
+        assert_int_equal(verify(path, &r_, &k_), NHID_ERR_TAMPERED);                               \
+        print_message("    problem: %s\n", r_.problem);                                            \
+        assert_int_equal(r_.bad_line, (line));                                                     \
+        assert_int_equal(r_.bad_seq, (seq));                                                       \
+        assert_string_equal(nhid_audit_problem_name(k_), nhid_audit_problem_name(k));              \
+        assert_true(strlen(r_.problem) > 10);                                                      \
     } while (0)
 
 /* ---- verification of intact and tampered files ----------------------------------- */
@@ -336,7 +335,8 @@ static void test_detect_forged_insert(void **state)
     write_records(f->path, KEY1, 20);
     struct lines l = read_lines(f->path);
     /* A forged record claiming seq 7 with a made-up prev, valid chain of its own. */
-    char *forged = forge_line(7, "1111111111111111111111111111111111111111111111111111111111111111");
+    char *forged =
+        forge_line(7, "1111111111111111111111111111111111111111111111111111111111111111");
     memmove(&l.v[7], &l.v[6], (l.n - 6) * sizeof(char *));
     l.v[6] = forged;
     l.n++;
@@ -514,10 +514,8 @@ static void test_hmac_secrets_never_written(void **state)
     assert_int_equal(nhid_audit_hash(a, "file", SECRET_REQ_TOKEN, h), NHID_OK);
     assert_string_equal(jstr(o, "request.client_token"), h);
     /* Non-string leaves and fields outside the secret paths are kept. */
-    json_t *list = json_object_get(json_object_get(json_object_get(json_object_get(o, "request"),
-                                                                   "data"),
-                                                   "nested"),
-                                   "list");
+    json_t *list = json_object_get(
+        json_object_get(json_object_get(json_object_get(o, "request"), "data"), "nested"), "list");
     assert_int_equal(json_integer_value(json_array_get(list, 2)), 7);
     assert_true(json_is_true(json_array_get(list, 3)));
     assert_true(json_is_null(json_array_get(list, 4)));
@@ -555,6 +553,90 @@ static void test_hmac_per_device_key(void **state)
     struct nhid_audit_verify_result res;
     assert_int_equal(verify(f->path, &res, NULL), NHID_OK);
     assert_int_equal(verify(p2, &res, NULL), NHID_OK);
+}
+
+struct built_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    int rc;
+};
+
+static void built_done(int rc, void *arg)
+{
+    struct built_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->rc = rc;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* make_record(0), field by field: the builder must write the very same line. */
+static void test_builder_matches_json_record(void **state)
+{
+    struct fixture *f = *state;
+    char p2[160], err[256];
+    snprintf(p2, sizeof(p2), "%s/built.log", f->dir);
+    write_records(f->path, KEY1, 1);
+
+    struct nhid_audit *a = NULL;
+    assert_int_equal(nhid_audit_new(&a), NHID_OK);
+    assert_int_equal(nhid_audit_enable_file(a, "file", p2, KEY1, "test", err, sizeof(err)),
+                     NHID_OK);
+    json_t *req_data = json_pack("{s:s, s:{s:[s, s, i, b, n]}, s:i}", "password", SECRET_REQ,
+                                 "nested", "list", SECRET_NESTED, "plain", 7, true, "n", 0);
+    json_t *resp_data = json_pack("{s:s}", "value", SECRET_RESP);
+    json_t *resp_auth =
+        json_pack("{s:s, s:[s]}", "client_token", SECRET_TOKEN, "policies", "default");
+    struct nhid_audit_builder *b = nhid_audit_builder_new();
+    assert_non_null(b);
+    nhid_audit_builder_str(b, "time", "2026-01-01T00:00:00Z");
+    nhid_audit_builder_str(b, "type", "response");
+    nhid_audit_builder_open(b, "request");
+    nhid_audit_builder_str(b, "id", "req-id");
+    nhid_audit_builder_str(b, "operation", "update");
+    nhid_audit_builder_str(b, "path", "secret/data/app");
+    nhid_audit_builder_secret_str(b, "client_token", SECRET_REQ_TOKEN);
+    nhid_audit_builder_json(b, "data", req_data, NHID_AUDIT_HMAC_ALL);
+    nhid_audit_builder_close(b);
+    nhid_audit_builder_open(b, "response");
+    nhid_audit_builder_json(b, "data", resp_data, NHID_AUDIT_HMAC_ALL);
+    nhid_audit_builder_json(b, "auth", resp_auth, NHID_AUDIT_HMAC_AUTH);
+    nhid_audit_builder_close(b);
+    struct built_wait w = {.done = false};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    assert_int_equal(nhid_audit_submit_built(a, b, built_done, &w), NHID_OK);
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    assert_int_equal(w.rc, NHID_OK);
+    nhid_audit_builder_free(b);
+    json_decref(req_data);
+    json_decref(resp_data);
+    json_decref(resp_auth);
+
+    /* A builder left open, or misused, is refused without a completion. */
+    b = nhid_audit_builder_new();
+    nhid_audit_builder_open(b, "request");
+    assert_int_equal(nhid_audit_submit_built(a, b, built_done, &w), NHID_ERR_INVALID);
+    nhid_audit_builder_close(b);
+    nhid_audit_builder_close(b);
+    assert_int_equal(nhid_audit_submit_built(a, b, built_done, &w), NHID_ERR_INVALID);
+    nhid_audit_builder_free(b);
+    nhid_audit_free(a);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+
+    size_t l1, l2;
+    char *b1 = slurp(f->path, &l1), *b2 = slurp(p2, &l2);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(b1, b2, l1);
+    assert_null(memmem(b2, l2, SECRET_REQ_TOKEN, strlen(SECRET_REQ_TOKEN)));
+    free(b1);
+    free(b2);
 }
 
 static void test_reserved_and_empty_records(void **state)
@@ -780,8 +862,7 @@ static void test_enable_list_disable(void **state)
     char err[256], p2[160];
     snprintf(p2, sizeof(p2), "%s/b.log", f->dir);
     assert_int_equal(nhid_audit_new(&a), NHID_OK);
-    assert_int_equal(nhid_audit_enable_file(a, "file", f->path, KEY1, "main log", err,
-                                            sizeof(err)),
+    assert_int_equal(nhid_audit_enable_file(a, "file", f->path, KEY1, "main log", err, sizeof(err)),
                      NHID_OK);
     struct stat st;
     assert_int_equal(stat(f->path, &st), 0);
@@ -793,9 +874,9 @@ static void test_enable_list_disable(void **state)
     assert_non_null(strstr(err, "already written"));
     assert_int_equal(nhid_audit_enable_file(a, "bad name!", p2, KEY1, "", err, sizeof(err)),
                      NHID_ERR_INVALID);
-    assert_int_equal(nhid_audit_enable_file(a, "x", "/nonexistent-dir/a.log", KEY1, "", err,
-                                            sizeof(err)),
-                     NHID_ERR_IO);
+    assert_int_equal(
+        nhid_audit_enable_file(a, "x", "/nonexistent-dir/a.log", KEY1, "", err, sizeof(err)),
+        NHID_ERR_IO);
     assert_non_null(strstr(err, "cannot open"));
     assert_int_equal(nhid_audit_enable_file(a, "x", "", KEY1, "", err, sizeof(err)),
                      NHID_ERR_INVALID);
@@ -804,11 +885,11 @@ static void test_enable_list_disable(void **state)
     assert_int_equal(nhid_audit_device_count(a), 2);
 
     json_t *l = nhid_audit_list(a);
-    json_t *want = json_pack("{s:{s:s, s:s, s:{s:s}, s:b, s:s}, s:{s:s, s:s, s:{s:s}, s:b, s:s}}",
-                             "file/", "type", "file", "description", "main log", "options",
-                             "file_path", f->path, "local", 0, "path", "file/", "second/", "type",
-                             "file", "description", "", "options", "file_path", p2, "local", 0,
-                             "path", "second/");
+    json_t *want =
+        json_pack("{s:{s:s, s:s, s:{s:s}, s:b, s:s}, s:{s:s, s:s, s:{s:s}, s:b, s:s}}", "file/",
+                  "type", "file", "description", "main log", "options", "file_path", f->path,
+                  "local", 0, "path", "file/", "second/", "type", "file", "description", "",
+                  "options", "file_path", p2, "local", 0, "path", "second/");
     assert_true(json_equal(l, want));
     json_decref(l);
     json_decref(want);
@@ -1078,6 +1159,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hmac_per_device_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reserved_and_empty_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_serializer_matches_jansson, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_builder_matches_json_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_continue_after_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_continue_after_crash_partial_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enable_refuses_tampered_tail, setup, teardown),
