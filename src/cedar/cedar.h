@@ -33,8 +33,7 @@ int nhid_policy_cli_main(int argc, char **argv);
  * cedar_policy_set_free().
  */
 NHID_MUST_CHECK int cedar_policy_set_parse(const char *text, size_t len, const char *filename,
-                                           struct cedar_policy_set **out, char *err,
-                                           size_t errlen);
+                                           struct cedar_policy_set **out, char *err, size_t errlen);
 
 /*
  * Parse and append more policies to a set (ids continue the policyN
@@ -56,8 +55,7 @@ NHID_MUST_CHECK int cedar_policy_set_link(struct cedar_policy_set *ps, const cha
                                           size_t errlen);
 
 /* Find a policy (static or linked) or template by id; NULL if absent. */
-const struct cedar_policy *cedar_policy_set_find(const struct cedar_policy_set *ps,
-                                                 const char *id);
+const struct cedar_policy *cedar_policy_set_find(const struct cedar_policy_set *ps, const char *id);
 
 /* Build the scope index (done by parse/add/link; idempotent). */
 NHID_MUST_CHECK int cedar_policy_set_prepare(struct cedar_policy_set *ps);
@@ -111,6 +109,16 @@ NHID_MUST_CHECK int cedar_entities_new(struct cedar_entities **out);
  */
 NHID_MUST_CHECK int cedar_entities_from_json(const json_t *arr, struct cedar_entities **out,
                                              char *err, size_t errlen);
+/* Add entities in that JSON format to a store (not finalized). */
+NHID_MUST_CHECK int cedar_entities_add_json(struct cedar_entities *es, const json_t *arr, char *err,
+                                            size_t errlen);
+/*
+ * A record of n string attributes (keys and values copied into es's
+ * arena; keys in any order, unique), for cedar_entities_add_native.
+ */
+NHID_MUST_CHECK int cedar_entities_string_record(struct cedar_entities *es, const char *const *keys,
+                                                 const char *const *values, size_t n,
+                                                 const struct cedar_record **out);
 NHID_MUST_CHECK int cedar_entities_from_json_text(const char *text, size_t len,
                                                   struct cedar_entities **out, char *err,
                                                   size_t errlen);
@@ -123,8 +131,8 @@ NHID_MUST_CHECK int cedar_entities_from_json_text(const char *text, size_t len,
  */
 NHID_MUST_CHECK int cedar_entities_add(struct cedar_entities *es, const struct cedar_uid *uid,
                                        const json_t *attrs, const json_t *tags,
-                                       const struct cedar_uid *parents, size_t nparents,
-                                       char *err, size_t errlen);
+                                       const struct cedar_uid *parents, size_t nparents, char *err,
+                                       size_t errlen);
 /* Same with native values: attrs/tags are records (may be NULL) which must
  * live in es->arena or outlive the store. */
 NHID_MUST_CHECK int cedar_entities_add_native(struct cedar_entities *es,

@@ -11,7 +11,6 @@
 
 #include "cedar/internal.h"
 
-
 int cedar_entities_new(struct cedar_entities **out)
 {
     struct cedar_entities *es = calloc(1, sizeof(*es));
@@ -131,6 +130,26 @@ out:
     return rc;
 }
 
+int cedar_entities_string_record(struct cedar_entities *es, const char *const *keys,
+                                 const char *const *values, size_t n,
+                                 const struct cedar_record **out)
+{
+    struct cedar_record_attr attrs[16];
+    if (n > NHID_ARRAY_LEN(attrs))
+        return NHID_ERR_TOO_LARGE;
+    for (size_t i = 0; i < n; i++) {
+        size_t klen = strlen(keys[i]), vlen = strlen(values[i]);
+        attrs[i].key.ptr = cedar_arena_strndup(&es->arena, keys[i], klen);
+        attrs[i].key.len = klen;
+        attrs[i].val = (struct cedar_value){.kind = CEDAR_V_STRING};
+        attrs[i].val.u.s.ptr = cedar_arena_strndup(&es->arena, values[i], vlen);
+        attrs[i].val.u.s.len = vlen;
+        if (attrs[i].key.ptr == NULL || attrs[i].val.u.s.ptr == NULL)
+            return NHID_ERR_NOMEM;
+    }
+    return cedar_record_build(&es->arena, attrs, n, true, out);
+}
+
 static int record_from_json(struct cedar_arena *a, const json_t *obj, const char *what,
                             const struct cedar_record **out, char *err, size_t errlen)
 {
@@ -167,8 +186,8 @@ int cedar_entities_add(struct cedar_entities *es, const struct cedar_uid *uid, c
         return rc;
     rc = cedar_entities_add_native(es, uid, ra, rt, parents, nparents);
     if (rc == NHID_ERR_EXISTS)
-        snprintf(err, errlen, "duplicate entity %.*s::\"%.*s\"", (int)uid->type.len,
-                 uid->type.ptr, (int)(uid->id.len > 60 ? 60 : uid->id.len), uid->id.ptr);
+        snprintf(err, errlen, "duplicate entity %.*s::\"%.*s\"", (int)uid->type.len, uid->type.ptr,
+                 (int)(uid->id.len > 60 ? 60 : uid->id.len), uid->id.ptr);
     else if (rc < 0 && rc != NHID_ERR_INVALID)
         snprintf(err, errlen, "%s", nhid_strerror(rc));
     return rc;
@@ -311,24 +330,22 @@ out:
 
 /* ---- JSON ----------------------------------------------------------------------- */
 
-int cedar_entities_from_json(const json_t *arr, struct cedar_entities **out, char *err,
-                             size_t errlen)
+int cedar_entities_add_json(struct cedar_entities *es, const json_t *arr, char *err, size_t errlen)
 {
     int rc = NHID_OK;
-    struct cedar_entities *es = NULL;
     struct cedar_uid *parents = NULL;
     if (!json_is_array(arr)) {
         snprintf(err, errlen, "entities must be a JSON array");
         return NHID_ERR_INVALID;
     }
-    if (json_array_size(arr) > CEDAR_MAX_ENTITIES) {
+    if (json_array_size(arr) + es->n > CEDAR_MAX_ENTITIES) {
         snprintf(err, errlen, "more than %d entities", CEDAR_MAX_ENTITIES);
         return NHID_ERR_TOO_LARGE;
     }
-    NHID_TRY(cedar_entities_new(&es));
     size_t idx;
     json_t *ej;
-    json_array_foreach(arr, idx, ej) {
+    json_array_foreach(arr, idx, ej)
+    {
         char e2[200];
         const struct cedar_uid *uid;
         if (!json_is_object(ej)) {
@@ -337,8 +354,10 @@ int cedar_entities_from_json(const json_t *arr, struct cedar_entities **out, cha
         }
         const char *k;
         json_t *v;
-        json_object_foreach(ej, k, v) {
-            if (strcmp(k, "uid") && strcmp(k, "attrs") && strcmp(k, "parents") && strcmp(k, "tags")) {
+        json_object_foreach(ej, k, v)
+        {
+            if (strcmp(k, "uid") && strcmp(k, "attrs") && strcmp(k, "parents") &&
+                strcmp(k, "tags")) {
                 snprintf(err, errlen, "entity #%zu: unexpected field \"%.40s\"", idx, k);
                 NHID_FAIL(NHID_ERR_INVALID);
             }
@@ -375,11 +394,34 @@ int cedar_entities_from_json(const json_t *arr, struct cedar_entities **out, cha
             goto out;
         }
     }
+out:
+    if (rc == NHID_ERR_NOMEM)
+        snprintf(err, errlen, "out of memory");
+    free(parents);
+    return rc;
+}
+
+int cedar_entities_from_json(const json_t *arr, struct cedar_entities **out, char *err,
+                             size_t errlen)
+{
+    int rc = NHID_OK;
+    struct cedar_entities *es = NULL;
+    if (!json_is_array(arr)) {
+        snprintf(err, errlen, "entities must be a JSON array");
+        return NHID_ERR_INVALID;
+    }
+    NHID_TRY(cedar_entities_new(&es));
+    rc = cedar_entities_add_json(es, arr, err, errlen);
+    if (rc < 0) {
+        cedar_entities_free(es);
+        return rc;
+    }
     rc = cedar_entities_finalize(es);
     if (rc == NHID_ERR_INVALID && es->cycle_at != NULL) {
         snprintf(err, errlen, "entity hierarchy has a cycle containing %.*s::\"%.*s\"",
                  (int)es->cycle_at->type.len, es->cycle_at->type.ptr,
-                 (int)(es->cycle_at->id.len > 60 ? 60 : es->cycle_at->id.len), es->cycle_at->id.ptr);
+                 (int)(es->cycle_at->id.len > 60 ? 60 : es->cycle_at->id.len),
+                 es->cycle_at->id.ptr);
         goto out;
     }
     NHID_TRY(rc);
@@ -388,7 +430,6 @@ int cedar_entities_from_json(const json_t *arr, struct cedar_entities **out, cha
 out:
     if (rc == NHID_ERR_NOMEM)
         snprintf(err, errlen, "out of memory");
-    free(parents);
     cedar_entities_free(es);
     return rc;
 }

@@ -273,32 +273,82 @@ static void add_roles(json_t *entities, json_t *parents, json_t *policies)
     }
 }
 
-/* Path::"a/b/c" in Path::"a/b/" in Path::"a/" (folders end with '/'). */
-static void add_path_entities(json_t *entities, const char *path, const char *method)
+/* A uid whose strings live in es's arena (they must outlive the call). */
+static int uid_in(struct cedar_entities *es, const char *type, const char *id,
+                  struct cedar_uid *out)
+{
+    return cedar_uid_make(&es->arena, type, id, out);
+}
+
+/*
+ * Path::"a/b/c" in Path::"a/b/" in Path::"a/" (folders end with '/'),
+ * added natively: every request has them, and going through JSON cost
+ * more than the evaluation itself.
+ */
+static int add_path_entities(struct cedar_entities *es, const char *path, const char *method)
 {
     char buf[NHID_PATH_MAX];
     snprintf(buf, sizeof(buf), "%s", path);
     size_t len = strlen(buf);
-    /* The request's own path first, with attributes. */
-    json_t *self = json_pack("{s:o, s:{s:s, s:s}, s:[]}", "uid", uid_json("Path", buf), "attrs",
-                             "path", buf, "method", method, "parents");
-    json_array_append_new(entities, self);
-    json_t *child_parents = json_object_get(self, "parents");
+    struct cedar_uid self, parent;
+    const struct cedar_record *attrs;
+    static const char *const self_keys[] = {"path", "method"};
+    static const char *const folder_keys[] = {"path"};
+    const char *self_vals[] = {buf, method};
+    int rc = uid_in(es, "Path", buf, &self);
+    if (rc == NHID_OK)
+        rc = cedar_entities_string_record(es, self_keys, self_vals, 2, &attrs);
     /* Walk up: drop the last segment (and a trailing '/') each time. */
-    while (len > 0) {
-        if (buf[len - 1] == '/')
+    while (rc == NHID_OK) {
+        if (len > 0 && buf[len - 1] == '/')
             len--;
         while (len > 0 && buf[len - 1] != '/')
             len--;
-        if (len == 0)
+        if (len == 0) {
+            rc = cedar_entities_add_native(es, &self, attrs, NULL, NULL, 0);
             break;
+        }
         buf[len] = '\0';
-        json_array_append_new(child_parents, uid_json("Path", buf));
-        json_t *folder = json_pack("{s:o, s:{s:s}, s:[]}", "uid", uid_json("Path", buf), "attrs",
-                                   "path", buf, "parents");
-        json_array_append_new(entities, folder);
-        child_parents = json_object_get(folder, "parents");
+        rc = uid_in(es, "Path", buf, &parent);
+        if (rc == NHID_OK)
+            rc = cedar_entities_add_native(es, &self, attrs, NULL, &parent, 1);
+        const char *folder_vals[] = {buf};
+        if (rc == NHID_OK)
+            rc = cedar_entities_string_record(es, folder_keys, folder_vals, 1, &attrs);
+        self = parent;
     }
+    return rc;
+}
+
+/* Token::"<accessor>" in Role::"<p>" for each token policy, added natively. */
+static int add_token_principal(struct cedar_entities *es, const char *accessor, json_t *policies)
+{
+    struct cedar_uid me, roles[64];
+    size_t n = 0, i;
+    json_t *p;
+    const struct cedar_record *attrs;
+    static const char *const keys[] = {"accessor"};
+    const char *vals[] = {accessor};
+    int rc = uid_in(es, "Token", accessor, &me);
+    json_array_foreach(policies, i, p)
+    {
+        if (rc < 0 || n == NHID_ARRAY_LEN(roles))
+            break;
+        if (!json_is_string(p))
+            continue;
+        rc = uid_in(es, "Role", json_string_value(p), &roles[n]);
+        if (rc == NHID_OK)
+            rc = cedar_entities_add_native(es, &roles[n], NULL, NULL, NULL, 0);
+        if (rc == NHID_ERR_EXISTS)
+            rc = NHID_OK; /* a policy named twice */
+        else if (rc == NHID_OK)
+            n++;
+    }
+    if (rc == NHID_OK)
+        rc = cedar_entities_string_record(es, keys, vals, 1, &attrs);
+    if (rc == NHID_OK)
+        rc = cedar_entities_add_native(es, &me, attrs, NULL, roles, n);
+    return rc;
 }
 
 /* The Cedar action of a request: the route's action, or one derived from the method. */
@@ -313,7 +363,7 @@ static int policy_authorize(struct nhid_core *core, struct nhid_request *req)
     struct nhid_auth *a = &req->auth;
     struct nhid_decision *d = &req->decision;
     int rc = NHID_OK;
-    json_t *entities = json_array();
+    json_t *entities = NULL;
     json_t *context = NULL;
     struct cedar_entities *es = NULL;
     struct cedar_arena arena;
@@ -324,13 +374,18 @@ static int policy_authorize(struct nhid_core *core, struct nhid_request *req)
     char state[32] = "";
     const char *ptype, *pid;
 
-    if (st == NULL || entities == NULL) {
+    if (st == NULL || cedar_entities_new(&es) < 0) {
         snprintf(d->reason, sizeof(d->reason), "policy engine unavailable");
         rc = NHID_ERR_INTERNAL;
         goto out;
     }
     /* Principal and its ancestors. */
     if (a->identity[0]) {
+        entities = json_array();
+        if (entities == NULL) {
+            rc = NHID_ERR_NOMEM;
+            goto out;
+        }
         ptype = "Machine";
         pid = a->identity;
         if (core->identity_entities) {
@@ -355,20 +410,23 @@ static int policy_authorize(struct nhid_core *core, struct nhid_request *req)
             json_array_append_new(entities, me);
         }
         add_roles(entities, json_object_get(me, "parents"), a->policies);
+        rc = cedar_entities_add_json(es, entities, err, sizeof(err));
     } else {
         ptype = "Token";
         pid = a->accessor;
-        json_t *me = json_pack("{s:o, s:{s:s}, s:[]}", "uid", uid_json("Token", a->accessor),
-                               "attrs", "accessor", a->accessor, "parents");
-        json_array_append_new(entities, me);
-        add_roles(entities, json_object_get(me, "parents"), a->policies);
+        rc = add_token_principal(es, a->accessor, a->policies);
     }
     /*
      * Resource: the API path, whose parents are its folders, so
      * `resource in Path::"secret/data/payments/"` covers everything below.
      */
-    add_path_entities(entities, req->path, req->method_name);
-    if (cedar_entities_from_json(entities, &es, err, sizeof(err)) < 0) {
+    if (rc == NHID_OK)
+        rc = add_path_entities(es, req->path, req->method_name);
+    if (rc == NHID_OK)
+        rc = cedar_entities_finalize(es);
+    if (rc < 0) {
+        if (!err[0])
+            snprintf(err, sizeof(err), "%s", nhid_strerror(rc));
         nhid_warn(MOD, "request %s: cannot build policy entities: %s", req->request_id, err);
         rc = NHID_ERR_INTERNAL;
         goto out;
