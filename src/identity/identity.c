@@ -202,6 +202,18 @@ int nhid_identity_get(struct nhid_core *core, struct nhid_txn *txn, const char *
     return nhid_core_load_json(core, txn, key, out);
 }
 
+int nhid_identity_get_shared(struct nhid_core *core, struct nhid_txn *txn, const char *name,
+                             json_t **out)
+{
+    char key[256];
+    char msg[8];
+    if (nhid_identity_name_valid("name", name, msg, sizeof(msg)) < 0)
+        return NHID_ERR_NOT_FOUND;
+    if (key_machine(key, sizeof(key), name) < 0)
+        return NHID_ERR_NOT_FOUND;
+    return nhid_core_load_json_shared(core, txn, key, out);
+}
+
 int nhid_identity_by_spiffe(struct nhid_core *core, struct nhid_txn *txn, const char *spiffe_id,
                             char name[NHID_IDENTITY_NAME_MAX + 1])
 {

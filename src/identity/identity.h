@@ -66,6 +66,13 @@ NHID_MUST_CHECK int nhid_identity_spiffe_valid(const char *id, char *msg, size_t
 /* Load the identity record by name. *out new reference. NHID_ERR_NOT_FOUND. */
 NHID_MUST_CHECK int nhid_identity_get(struct nhid_core *core, struct nhid_txn *txn,
                                       const char *name, json_t **out);
+/*
+ * As nhid_identity_get, for login paths: the record may be shared with
+ * other callers on this thread (nhid_core_load_json_shared), so it must
+ * not be modified (json_deep_copy first).
+ */
+NHID_MUST_CHECK int nhid_identity_get_shared(struct nhid_core *core, struct nhid_txn *txn,
+                                             const char *name, json_t **out);
 /* Name of the identity whose SPIFFE ID is spiffe_id. NHID_ERR_NOT_FOUND. */
 NHID_MUST_CHECK int nhid_identity_by_spiffe(struct nhid_core *core, struct nhid_txn *txn,
                                             const char *spiffe_id,
@@ -217,7 +224,7 @@ int nhid_identity_login_fail(struct nhid_request *req, struct nhid_response *res
 
 /*
  * A successful credential check for identity ident (a record from
- * nhid_identity_get): refuses a suspended/decommissioned identity (403),
+ * nhid_identity_get or _get_shared; never modified): refuses a suspended/decommissioned identity (403),
  * activates a pending one, creates the token (bound to the identity,
  * with metadata identity/spiffe_id/role/method), sets resp->auth and the
  * audit "identity" object. txn must be writable.

@@ -57,7 +57,7 @@ int nhid_identity_login_issue(struct nhid_request *req, struct nhid_response *re
     int rc = NHID_OK;
     char msg[256];
     char token[NHID_TOKEN_MAX] = "";
-    json_t *meta = NULL, *pol = NULL, *auth = NULL;
+    json_t *meta = NULL, *pol = NULL, *auth = NULL, *own_ident = NULL;
     const char *name = idm_jstr(ident, "name");
     if (nhid_identity_may_authenticate(ident, msg, sizeof(msg)) < 0) {
         char full[300];
@@ -65,6 +65,12 @@ int nhid_identity_login_issue(struct nhid_request *req, struct nhid_response *re
         return nhid_identity_login_fail(req, resp, l->method, rate_key, name, full, msg, false);
     }
     bool activated = false;
+    if (strcmp(idm_jstr(ident, "state"), NHID_STATE_PENDING) == 0) {
+        /* Activation changes the record, which the caller may share: change a copy. */
+        own_ident = json_deep_copy(ident);
+        NHID_CHECK_ALLOC(own_ident);
+        ident = own_ident;
+    }
     NHID_TRY(nhid_identity_activate(req->core, req->txn, ident, l->method, &activated));
     meta = l->meta ? json_deep_copy(l->meta) : json_object();
     NHID_CHECK_ALLOC(meta);
@@ -105,5 +111,6 @@ out:
     nhid_wipe(token, sizeof(token));
     json_decref(meta);
     json_decref(pol);
+    json_decref(own_ident);
     return rc;
 }

@@ -761,10 +761,11 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
     snprintf(rate_key, sizeof(rate_key), "approle/%s", role_id);
     NHID_TRY(nhid_identity_login_precheck(req, resp, "approle", rate_key));
     snprintf(key, sizeof(key), "approle/role-id/%s", role_id);
-    rc = nhid_core_load_json(req->core, req->txn, key, &ref);
+    /* Shared, read-only entries (the per-thread entry cache): a login decodes nothing twice. */
+    rc = nhid_core_load_json_shared(req->core, req->txn, key, &ref);
     if (rc == NHID_OK) {
         snprintf(key, sizeof(key), "approle/role/%s", nhid_json_str(ref, "role"));
-        rc = nhid_core_load_json(req->core, req->txn, key, &role);
+        rc = nhid_core_load_json_shared(req->core, req->txn, key, &role);
     }
     if (rc == NHID_ERR_NOT_FOUND)
         NHID_FAIL(nhid_identity_login_fail(req, resp, "approle", rate_key, NULL, DENIED,
@@ -784,14 +785,14 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
                                                "missing or malformed secret ID", false));
         NHID_TRY(secret_hash(req->core, secret, hash));
         snprintf(key, sizeof(key), "approle/sid/%s/%s", rname, hash);
-        rc = nhid_core_load_json(req->core, req->txn, key, &e);
+        rc = nhid_core_load_json_shared(req->core, req->txn, key, &e);
         /* The lookup is by keyed hash; the compare below is constant-time as well. */
         if (rc == NHID_OK) {
             char stored[HASH_HEX];
             json_t *a = NULL;
             char akey[200];
             snprintf(akey, sizeof(akey), "approle/acc/%s", nhid_json_str(e, "accessor"));
-            rc = nhid_core_load_json(req->core, req->txn, akey, &a);
+            rc = nhid_core_load_json_shared(req->core, req->txn, akey, &a);
             snprintf(stored, sizeof(stored), "%s", a ? nhid_json_str(a, "hash") : "");
             json_decref(a);
             if (rc == NHID_OK && !nhid_secure_equal(stored, strlen(stored), hash, strlen(hash)))
@@ -812,7 +813,7 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
                                                "source address outside the secret ID's CIDRs",
                                                false));
     }
-    rc = nhid_identity_get(req->core, req->txn, iname, &ident);
+    rc = nhid_identity_get_shared(req->core, req->txn, iname, &ident);
     if (rc == NHID_ERR_NOT_FOUND)
         NHID_FAIL(nhid_identity_login_fail(req, resp, "approle", rate_key, iname,
                                            "permission denied: the role's identity no longer "
@@ -824,6 +825,10 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
         if (left == 0) {
             NHID_TRY(delete_secret(req->core, req->txn, rname, hash, "secret ID used up"));
         } else {
+            json_t *own = json_deep_copy(e); /* e is shared: change a copy */
+            NHID_CHECK_ALLOC(own);
+            json_decref(e);
+            e = own;
             json_object_set_new(e, "num_uses", json_integer(left));
             NHID_TRY(nhid_core_save_json(req->core, req->txn, key, e));
         }

@@ -28,14 +28,91 @@ static struct token_state *state(struct nhid_core *core)
     return slot ? *slot : NULL;
 }
 
-/* HMAC-SHA256 of the token with the barrier-derived key, as hex. */
+/*
+ * Token layout: "nhs." and the base64url of 36 bytes, the creation time
+ * in milliseconds (6 bytes, big-endian) then 30 random bytes (240 bits).
+ * A token's store handle is that time as 12 hex digits followed by the
+ * first 52 hex digits (208 bits) of the token's keyed hash. The handle
+ * still cannot be derived without the barrier key, and the handles of
+ * tokens issued together sort together: a group commit of many logins
+ * rewrites a few B-tree pages instead of one random page per token and
+ * per index (docs/dev/storage.md). Accessors carry the same time prefix.
+ * Tokens of the earlier layout (32 random bytes, 43 characters) keep the
+ * full keyed hash as their handle.
+ */
+#define TOKEN_TIME_BYTES 6
+#define TOKEN_RANDOM_BYTES 30
+#define TOKEN_BODY_CHARS 48 /* base64url of 36 bytes */
+#define ACCESSOR_RANDOM_BYTES 12
+
+static void put_time_ms(uint8_t out[TOKEN_TIME_BYTES], int64_t ms)
+{
+    for (int i = 0; i < TOKEN_TIME_BYTES; i++)
+        out[i] = (uint8_t)((uint64_t)ms >> (8 * (TOKEN_TIME_BYTES - 1 - i)));
+}
+
+static int base64url_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+/* The creation time a token of the current layout carries; false for other strings. */
+static bool token_time(const char *token, uint8_t out[TOKEN_TIME_BYTES])
+{
+    size_t plen = strlen(TOKEN_PREFIX);
+    if (strncmp(token, TOKEN_PREFIX, plen) != 0 ||
+        strnlen(token + plen, TOKEN_BODY_CHARS + 1) != TOKEN_BODY_CHARS)
+        return false;
+    uint64_t bits = 0; /* 8 characters are exactly the 6 time bytes */
+    for (int i = 0; i < 8; i++) {
+        int v = base64url_value(token[plen + i]);
+        if (v < 0)
+            return false;
+        bits = bits << 6 | (uint64_t)v;
+    }
+    put_time_ms(out, (int64_t)bits);
+    return true;
+}
+
+/* The store handle of a token (see the layout above), as hex. */
 static int token_hash(struct nhid_core *core, const char *token, char out[HASH_HEX])
 {
     struct token_state *st = state(core);
     if (st == NULL || !st->ready)
         return NHID_ERR_SEALED;
     nhid_secret_hash_hex(st->hash_key, token, out);
+    uint8_t t[TOKEN_TIME_BYTES];
+    if (token_time(token, t)) {
+        char th[2 * TOKEN_TIME_BYTES + 1];
+        nhid_hex_encode(t, sizeof(t), th);
+        memmove(out + 2 * TOKEN_TIME_BYTES, out, HASH_HEX - 1 - 2 * TOKEN_TIME_BYTES);
+        memcpy(out, th, 2 * TOKEN_TIME_BYTES);
+        out[HASH_HEX - 1] = '\0';
+    }
     return NHID_OK;
+}
+
+/* A new token of the current layout, created at now_ms. */
+static int token_new(int64_t now_ms, char out[NHID_TOKEN_MAX])
+{
+    int rc = NHID_OK;
+    uint8_t raw[TOKEN_TIME_BYTES + TOKEN_RANDOM_BYTES];
+    char *enc = NULL;
+    put_time_ms(raw, now_ms);
+    NHID_TRY(nhid_random_bytes(raw + TOKEN_TIME_BYTES, TOKEN_RANDOM_BYTES));
+    NHID_TRY(nhid_base64url_encode(raw, sizeof(raw), &enc));
+    snprintf(out, NHID_TOKEN_MAX, "%s%s", TOKEN_PREFIX, enc);
+out:
+    nhid_wipe(raw, sizeof(raw));
+    if (enc)
+        nhid_free_secret_str(enc);
+    return rc;
 }
 
 static void key_id(char *out, size_t len, const char *hash)
@@ -87,14 +164,15 @@ int nhid_token_create(struct nhid_core *core, struct nhid_txn *txn,
     char accessor[NHID_TOKEN_MAX];
     char key[256];
     json_t *e = NULL;
-    NHID_TRY(nhid_random_token(TOKEN_PREFIX, token));
+    int64_t now_ms = nhid_now_ns() / 1000000;
+    NHID_TRY(token_new(now_ms, token));
     NHID_TRY(token_hash(core, token, hash));
-    /* The accessor is a second random handle that can look up/revoke but not use. */
-    uint8_t acc_raw[16];
-    NHID_TRY(nhid_random_bytes(acc_raw, sizeof(acc_raw)));
+    /* The accessor is a second handle that can look up/revoke but not use: time, 96 random bits. */
+    uint8_t acc_raw[TOKEN_TIME_BYTES + ACCESSOR_RANDOM_BYTES];
+    put_time_ms(acc_raw, now_ms);
+    NHID_TRY(nhid_random_bytes(acc_raw + TOKEN_TIME_BYTES, ACCESSOR_RANDOM_BYTES));
     nhid_hex_encode(acc_raw, sizeof(acc_raw), accessor);
 
-    int64_t now_ms = nhid_now_ns() / 1000000;
     int64_t now = now_ms / 1000;
     int64_t ttl = p->ttl > 0 ? p->ttl : TOKEN_DEFAULT_TTL;
     if (p->period > 0)
