@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,19 +57,111 @@ static void algs_ensure(void)
 
 /* ---- randomness --------------------------------------------------------- */
 
-int nhid_random_bytes(void *buf, size_t len)
+/*
+ * Per-thread pools of DRBG output for small draws. Every OpenSSL RAND call
+ * takes the DRBG's lock and makes a getpid() system call (its fork check);
+ * a login draws five times (token, accessor, three AEAD nonces), and in
+ * this VM a system call is a few microseconds. Each thread instead draws
+ * RAND_POOL_SIZE bytes at once and hands them out in order, wiping every
+ * byte it hands out; a pool is refilled when empty. Two pools keep
+ * OpenSSL's split: RAND_priv_bytes for secrets, RAND_bytes for public
+ * values (nonces, ids). A fork (pthread_atfork) invalidates every pool so
+ * parent and child never share output; a pool is wiped when its thread
+ * exits. Larger draws (keys) go to OpenSSL directly.
+ */
+#define RAND_POOL_SIZE 1024
+#define RAND_POOL_MAX_DRAW 64
+
+struct rand_pool {
+    uint8_t buf[RAND_POOL_SIZE];
+    size_t used; /* bytes handed out (and wiped) from the front */
+    unsigned generation;
+};
+
+struct rand_pools {
+    struct rand_pool priv, pub;
+};
+
+static pthread_once_t pools_once = PTHREAD_ONCE_INIT;
+static pthread_key_t pools_key;
+static bool pools_key_ok;
+static atomic_uint pools_generation = 1;
+static _Thread_local struct rand_pools *tl_pools;
+
+static void pools_destroy(void *p)
 {
-    uint8_t *p = buf;
+    nhid_wipe(p, sizeof(struct rand_pools));
+    free(p);
+}
+
+static void pools_after_fork(void)
+{
+    atomic_fetch_add(&pools_generation, 1);
+}
+
+static void pools_init(void)
+{
+    pools_key_ok = pthread_key_create(&pools_key, pools_destroy) == 0;
+    if (pthread_atfork(NULL, NULL, pools_after_fork) != 0)
+        pools_key_ok = false; /* without the fork guard, no pools */
+}
+
+static int rand_direct(uint8_t *p, size_t len, bool priv)
+{
     while (len > 0) {
         int chunk = len > INT_MAX ? INT_MAX : (int)len;
-        if (RAND_priv_bytes(p, chunk) != 1) {
-            nhid_error(MOD, "RAND_priv_bytes failed");
+        if ((priv ? RAND_priv_bytes(p, chunk) : RAND_bytes(p, chunk)) != 1) {
+            nhid_error(MOD, "%s failed", priv ? "RAND_priv_bytes" : "RAND_bytes");
             return NHID_ERR_CRYPTO;
         }
         p += chunk;
         len -= (size_t)chunk;
     }
     return NHID_OK;
+}
+
+static int rand_pooled(void *buf, size_t len, bool priv)
+{
+    if (len > RAND_POOL_MAX_DRAW)
+        return rand_direct(buf, len, priv);
+    pthread_once(&pools_once, pools_init);
+    if (!pools_key_ok)
+        return rand_direct(buf, len, priv);
+    if (tl_pools == NULL) {
+        struct rand_pools *p = calloc(1, sizeof(*p));
+        if (p == NULL || pthread_setspecific(pools_key, p) != 0) {
+            free(p);
+            return rand_direct(buf, len, priv);
+        }
+        p->priv.used = p->pub.used = RAND_POOL_SIZE; /* empty: filled on first use */
+        tl_pools = p;
+    }
+    struct rand_pool *pool = priv ? &tl_pools->priv : &tl_pools->pub;
+    unsigned gen = atomic_load_explicit(&pools_generation, memory_order_relaxed);
+    if (pool->generation != gen || RAND_POOL_SIZE - pool->used < len) {
+        int rc = rand_direct(pool->buf, RAND_POOL_SIZE, priv);
+        if (rc < 0) {
+            nhid_wipe(pool->buf, sizeof(pool->buf));
+            pool->used = RAND_POOL_SIZE;
+            return rc;
+        }
+        pool->used = 0;
+        pool->generation = gen;
+    }
+    memcpy(buf, pool->buf + pool->used, len);
+    nhid_wipe(pool->buf + pool->used, len);
+    pool->used += len;
+    return NHID_OK;
+}
+
+int nhid_random_bytes(void *buf, size_t len)
+{
+    return rand_pooled(buf, len, true);
+}
+
+int nhid_random_public(void *buf, size_t len)
+{
+    return rand_pooled(buf, len, false);
 }
 
 int nhid_random_token(const char *prefix, char out[NHID_TOKEN_MAX])
@@ -98,7 +191,7 @@ int nhid_uuid(char out[37])
     uint8_t u[16];
     char hex[33];
 
-    if (RAND_bytes(u, sizeof(u)) != 1)
+    if (nhid_random_public(u, sizeof(u)) < 0)
         return NHID_ERR_CRYPTO;
     /* RFC 4122 §4.4: version 4 in the high nibble of octet 6, variant 10 in octet 8. */
     u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
@@ -180,11 +273,9 @@ int nhid_hkdf_sha256(const uint8_t *key, size_t keylen, const uint8_t *salt, siz
     params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
     params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, keylen);
     if (salt && saltlen)
-        params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt,
-                                                        saltlen);
+        params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
     if (info && infolen)
-        params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info,
-                                                        infolen);
+        params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, infolen);
     params[n] = OSSL_PARAM_construct_end();
     ctx = EVP_KDF_CTX_new(alg_hkdf);
     NHID_CHECK_ALLOC(ctx);
@@ -236,7 +327,7 @@ int nhid_aead_seal_to(const uint8_t key[NHID_AES256_KEY_LEN], const uint8_t *aad
     if (ptlen > NHID_AEAD_MAX || aadlen > INT_MAX)
         return NHID_ERR_TOO_LARGE;
     /* NIST SP 800-38D §8.2.2: a random 96-bit IV per encryption. */
-    if (RAND_bytes(nonce, NHID_GCM_NONCE_LEN) != 1)
+    if (nhid_random_public(nonce, NHID_GCM_NONCE_LEN) < 0)
         return NHID_ERR_CRYPTO;
     ctx = gcm_ctx();
     if (ctx == NULL)

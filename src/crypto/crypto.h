@@ -19,8 +19,13 @@
 #define NHID_GCM_NONCE_LEN 12
 #define NHID_GCM_TAG_LEN 16
 
-/* Cryptographically secure random bytes (RAND_priv_bytes). */
+/*
+ * Cryptographically secure random bytes for secrets (RAND_priv_bytes).
+ * Draws of up to 64 bytes come from a per-thread pool (crypto.c).
+ */
 NHID_MUST_CHECK int nhid_random_bytes(void *buf, size_t len);
+/* As nhid_random_bytes, for public values (nonces, ids): OpenSSL's public DRBG. */
+NHID_MUST_CHECK int nhid_random_public(void *buf, size_t len);
 
 /*
  * A new 256-bit random secret as text: prefix followed by the base64url
@@ -68,16 +73,14 @@ NHID_MUST_CHECK int nhid_aead_open(const uint8_t key[NHID_AES256_KEY_LEN], const
  * overlap pt.
  */
 NHID_MUST_CHECK int nhid_aead_seal_to(const uint8_t key[NHID_AES256_KEY_LEN], const uint8_t *aad,
-                                      size_t aadlen, const uint8_t *pt, size_t ptlen,
-                                      uint8_t *out);
+                                      size_t aadlen, const uint8_t *pt, size_t ptlen, uint8_t *out);
 /*
  * nhid_aead_open into a caller buffer of inlen - NHID_AEAD_OVERHEAD bytes.
  * On NHID_ERR_TAMPERED the buffer is wiped (never release unauthenticated
  * plaintext).
  */
 NHID_MUST_CHECK int nhid_aead_open_to(const uint8_t key[NHID_AES256_KEY_LEN], const uint8_t *aad,
-                                      size_t aadlen, const uint8_t *in, size_t inlen,
-                                      uint8_t *pt);
+                                      size_t aadlen, const uint8_t *in, size_t inlen, uint8_t *pt);
 
 /*
  * HKDF-SHA256 (RFC 5869) extract-and-expand of key into outlen bytes
@@ -90,8 +93,7 @@ NHID_MUST_CHECK int nhid_hkdf_sha256(const uint8_t *key, size_t keylen, const ui
 /* Standard base64 (RFC 4648 §4) with padding; *out malloc'd, NUL-terminated. */
 NHID_MUST_CHECK int nhid_base64_encode(const uint8_t *in, size_t len, char **out);
 /* Accepts standard or URL alphabet, with or without padding. */
-NHID_MUST_CHECK int nhid_base64_decode(const char *in, size_t inlen, uint8_t **out,
-                                       size_t *outlen);
+NHID_MUST_CHECK int nhid_base64_decode(const char *in, size_t inlen, uint8_t **out, size_t *outlen);
 /* base64url without padding (RFC 4648 §5). */
 NHID_MUST_CHECK int nhid_base64url_encode(const uint8_t *in, size_t len, char **out);
 
@@ -112,8 +114,8 @@ void nhid_shamir_free_shares(uint8_t **shares, unsigned n, size_t sharelen);
  * secret, which the caller detects by authenticated decryption.
  * NHID_ERR_INVALID on duplicate or zero x coordinates.
  */
-NHID_MUST_CHECK int nhid_shamir_combine(const uint8_t *const *shares, unsigned k,
-                                        size_t secretlen, uint8_t *out);
+NHID_MUST_CHECK int nhid_shamir_combine(const uint8_t *const *shares, unsigned k, size_t secretlen,
+                                        uint8_t *out);
 
 /* ---- signer interface --------------------------------------------------- */
 

@@ -507,6 +507,10 @@ static int staged_job(struct nhid_txn *txn, void *arg)
     if (rc == NHID_ERR_CONFLICT) {
         atomic_fetch_add_explicit(&p->loop->srv->write_conflicts, 1, memory_order_relaxed);
         reset_for_rerun(p);
+        /* Submitted lazily (no savepoint): the handler may fail after writing, so open one. */
+        int sp = nhid_txn_savepoint(txn);
+        if (sp < 0)
+            return sp;
         return write_job(txn, arg);
     }
     if (rc < 0) {
@@ -667,7 +671,8 @@ static bool run_staged(struct pending *p, struct nhid_txn *snap)
     serialise(p);
     if (audit_wanted(p))
         p->staged_audit = audit_record(p);
-    if (nhid_store_submit(q->core->store, staged_job, write_done, p) < 0) {
+    /* Lazy: validation writes nothing, then the staged writes are replayed (store.h). */
+    if (nhid_store_submit_lazy(q->core->store, staged_job, write_done, p) < 0) {
         nhid_store_stage_free(p->staged);
         p->staged = NULL;
         reset_for_rerun(p);

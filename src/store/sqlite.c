@@ -91,6 +91,9 @@ struct nhid_txn {
     struct conn *c;
     bool writable;
     struct nhid_stage *stage; /* set: a staged txn (stage.c) */
+    /* The writer's txn: the running job's savepoint is open; writes so far. */
+    bool savepoint_open;
+    uint64_t writes;
 };
 
 struct conn {
@@ -117,6 +120,7 @@ struct job {
     void *done_arg;
     int rc;
     bool heap; /* allocated by nhid_store_submit (freed after done) */
+    bool lazy; /* nhid_store_submit_lazy: no savepoint unless the job opens one */
     struct job *next;
 };
 
@@ -404,6 +408,24 @@ static int txn_lost(struct conn *c, struct job *batch, struct job *upto)
     return stmt_exec(c, S_BEGIN_IMM);
 }
 
+/*
+ * A lazy job (nhid_store_submit_lazy) failed after writing without a
+ * savepoint: its writes cannot be undone alone. Roll the whole batch
+ * transaction back, fail the jobs up to it, and open a new transaction
+ * for the rest.
+ */
+static int lazy_job_failed(struct conn *c, struct job *batch, struct job *failed)
+{
+    for (struct job *k = batch; k != failed; k = k->next)
+        if (k->rc >= 0)
+            k->rc = failed->rc;
+    nhid_error(MOD, "a job failed halfway without a savepoint; the jobs before it in its batch "
+                    "failed with it");
+    if (!sqlite3_get_autocommit(c->db))
+        (void)stmt_exec(c, S_ROLLBACK);
+    return stmt_exec(c, S_BEGIN_IMM);
+}
+
 static void run_batch(struct nhid_store *st, struct job *batch)
 {
     struct conn *c = st->wconn;
@@ -423,12 +445,24 @@ static void run_batch(struct nhid_store *st, struct job *batch)
                 j->rc = r;
             goto complete;
         }
-        if ((r = stmt_exec(c, S_SAVEPOINT)) < 0) {
-            j->rc = r;
-            continue;
+        st->wtxn.savepoint_open = false;
+        if (!j->lazy) {
+            if ((r = stmt_exec(c, S_SAVEPOINT)) < 0) {
+                j->rc = r;
+                continue;
+            }
+            st->wtxn.savepoint_open = true;
         }
+        uint64_t writes_before = st->wtxn.writes;
         j->rc = j->fn ? j->fn(&st->wtxn, j->fn_arg) : NHID_OK;
-        if (j->rc < 0) {
+        if (!st->wtxn.savepoint_open) {
+            if (j->rc < 0 && st->wtxn.writes != writes_before &&
+                (r = lazy_job_failed(c, batch, j)) < 0) {
+                for (j = j->next; j; j = j->next)
+                    j->rc = r;
+                goto complete;
+            }
+        } else if (j->rc < 0) {
             /* Undo this job only; the savepoint stays open until RELEASE. */
             (void)stmt_exec(c, S_ROLLBACK_TO);
             (void)stmt_exec(c, S_RELEASE);
@@ -437,6 +471,7 @@ static void run_batch(struct nhid_store *st, struct job *batch)
             (void)stmt_exec(c, S_ROLLBACK_TO);
             (void)stmt_exec(c, S_RELEASE);
         }
+        st->wtxn.savepoint_open = false;
     }
     if (sqlite3_get_autocommit(c->db)) {
         /* Lost after the last job: nothing to commit, every success is void. */
@@ -824,8 +859,8 @@ static int enqueue(struct nhid_store *st, struct job *j)
     return NHID_OK;
 }
 
-int nhid_store_submit(struct nhid_store *st, nhid_store_job_fn fn, nhid_store_done_fn done,
-                      void *arg)
+static int submit(struct nhid_store *st, nhid_store_job_fn fn, nhid_store_done_fn done, void *arg,
+                  bool lazy)
 {
     struct job *j;
     int rc;
@@ -840,9 +875,34 @@ int nhid_store_submit(struct nhid_store *st, nhid_store_job_fn fn, nhid_store_do
     j->done = done;
     j->done_arg = arg;
     j->heap = true;
+    j->lazy = lazy;
     rc = enqueue(st, j);
     if (rc < 0)
         free(j);
+    return rc;
+}
+
+int nhid_store_submit(struct nhid_store *st, nhid_store_job_fn fn, nhid_store_done_fn done,
+                      void *arg)
+{
+    return submit(st, fn, done, arg, false);
+}
+
+int nhid_store_submit_lazy(struct nhid_store *st, nhid_store_job_fn fn, nhid_store_done_fn done,
+                           void *arg)
+{
+    return submit(st, fn, done, arg, true);
+}
+
+int nhid_txn_savepoint(struct nhid_txn *txn)
+{
+    if (txn == NULL || !txn->writable || txn->stage || txn != &txn->st->wtxn)
+        return NHID_ERR_INVALID;
+    if (txn->savepoint_open)
+        return NHID_OK;
+    int rc = stmt_exec(txn->c, S_SAVEPOINT);
+    if (rc == NHID_OK)
+        txn->savepoint_open = true;
     return rc;
 }
 
@@ -1054,6 +1114,7 @@ int nhid_txn_put(struct nhid_txn *txn, const char *key, const uint8_t *val, size
         (src = sqlite3_bind_blob(s, 2, val ? (const void *)val : (const void *)empty, (int)len,
                                  SQLITE_STATIC)) != SQLITE_OK)
         NHID_FAIL(log_sql(txn->c, src, "bind"));
+    txn->writes++; /* counted before: a failed statement may have written */
     src = sqlite3_step(s);
     if (src != SQLITE_DONE)
         NHID_FAIL(log_sql(txn->c, src, "put"));
@@ -1079,6 +1140,7 @@ int nhid_txn_delete(struct nhid_txn *txn, const char *key)
     NHID_TRY(stmt_acquire(txn->c, S_DEL, &s, &temp));
     if ((src = sqlite3_bind_text(s, 1, key, (int)klen, SQLITE_STATIC)) != SQLITE_OK)
         NHID_FAIL(log_sql(txn->c, src, "bind"));
+    txn->writes++; /* counted before: a failed statement may have written */
     src = sqlite3_step(s);
     if (src != SQLITE_DONE)
         NHID_FAIL(log_sql(txn->c, src, "delete"));
@@ -1221,6 +1283,7 @@ int nhid_txn_delete_prefix(struct nhid_txn *txn, const char *prefix, uint64_t *d
     bounded = prefix_end(prefix, plen, hi, &hilen);
     NHID_TRY(stmt_acquire(txn->c, bounded ? S_DELR_END : S_DELR, &s, &temp));
     NHID_TRY(bind_range(txn->c, s, prefix, plen, bounded ? hi : NULL, hilen, 2));
+    txn->writes++; /* counted before: a failed statement may have written */
     src = sqlite3_step(s);
     if (src != SQLITE_DONE)
         NHID_FAIL(log_sql(txn->c, src, "delete prefix"));

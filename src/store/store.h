@@ -29,8 +29,8 @@
 
 #include "core/core.h"
 
-#define NHID_STORE_KEY_MAX 1024            /* bytes in a key */
-#define NHID_STORE_VALUE_MAX (64u << 20)   /* bytes in a value */
+#define NHID_STORE_KEY_MAX 1024          /* bytes in a key */
+#define NHID_STORE_VALUE_MAX (64u << 20) /* bytes in a value */
 
 struct nhid_store;
 struct nhid_txn;
@@ -84,6 +84,20 @@ typedef void (*nhid_store_done_fn)(int rc, void *arg);
 /* Queue a job; done is called exactly once. Returns an error only if the store is closing. */
 NHID_MUST_CHECK int nhid_store_submit(struct nhid_store *st, nhid_store_job_fn fn,
                                       nhid_store_done_fn done, void *arg);
+/*
+ * As nhid_store_submit, for a job that usually only writes after checks
+ * that cannot fail halfway (a staged txn's apply). Every other job runs
+ * inside its own SAVEPOINT, which costs a copy of each page it touches
+ * first; this one runs without. Before any write it may need undone if it
+ * fails afterwards, it calls nhid_txn_savepoint(). If it fails after
+ * writing without one, the batch transaction is rolled back: the jobs
+ * before it in the batch fail with its error (as when SQLite rolls a
+ * transaction back by itself), later ones run in a new transaction.
+ */
+NHID_MUST_CHECK int nhid_store_submit_lazy(struct nhid_store *st, nhid_store_job_fn fn,
+                                           nhid_store_done_fn done, void *arg);
+/* In a job of nhid_store_submit_lazy: open the job's savepoint now (no-op if open). */
+NHID_MUST_CHECK int nhid_txn_savepoint(struct nhid_txn *txn);
 /* Queue a job and block until it is committed (or failed); returns its result. */
 NHID_MUST_CHECK int nhid_store_write(struct nhid_store *st, nhid_store_job_fn fn, void *arg);
 
@@ -132,8 +146,7 @@ bool nhid_txn_writable(const struct nhid_txn *txn);
 struct nhid_store *nhid_txn_store(const struct nhid_txn *txn);
 
 /* *val malloc'd (caller frees; wipe if secret). NHID_ERR_NOT_FOUND if absent. */
-NHID_MUST_CHECK int nhid_txn_get(struct nhid_txn *txn, const char *key, uint8_t **val,
-                                 size_t *len);
+NHID_MUST_CHECK int nhid_txn_get(struct nhid_txn *txn, const char *key, uint8_t **val, size_t *len);
 /*
  * Zero-copy get: calls fn with the stored value, borrowed from SQLite and
  * valid during the call only (never NULL; len may be 0). Returns

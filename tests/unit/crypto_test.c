@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/bio.h>
@@ -57,8 +59,8 @@ static void test_hkdf_rfc5869_tc1(void **state)
     hex_to("f0f1f2f3f4f5f6f7f8f9", info, sizeof(info));
     hex_to("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
            want, sizeof(want));
-    assert_int_equal(nhid_hkdf_sha256(ikm, sizeof(ikm), salt, sizeof(salt), info, sizeof(info),
-                                      okm, sizeof(okm)),
+    assert_int_equal(nhid_hkdf_sha256(ikm, sizeof(ikm), salt, sizeof(salt), info, sizeof(info), okm,
+                                      sizeof(okm)),
                      NHID_OK);
     assert_memory_equal(okm, want, sizeof(want));
     assert_int_equal(nhid_hkdf_sha256(ikm, sizeof(ikm), NULL, 0, NULL, 0, okm, 255 * 32 + 1),
@@ -121,9 +123,9 @@ static void test_aead_tamper(void **state)
     assert_int_equal(nhid_random_bytes(key, sizeof(key)), NHID_OK);
     memcpy(key2, key, sizeof(key));
     key2[0] ^= 1;
-    assert_int_equal(nhid_aead_seal(key, aad, sizeof(aad) - 1, (const uint8_t *)msg, strlen(msg),
-                                    &ct, &ctlen),
-                     NHID_OK);
+    assert_int_equal(
+        nhid_aead_seal(key, aad, sizeof(aad) - 1, (const uint8_t *)msg, strlen(msg), &ct, &ctlen),
+        NHID_OK);
     offsets[0] = 3;
     offsets[1] = NHID_GCM_NONCE_LEN + 2;
     offsets[2] = ctlen - 1;
@@ -167,8 +169,13 @@ static void test_base64_rfc4648_vectors(void **state)
     (void)state;
     /* RFC 4648 §10. */
     static const char *const vec[][2] = {
-        {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-        {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
+        {"foobar", "Zm9vYmFy"},
     };
     for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
         char *enc = NULL;
@@ -209,11 +216,11 @@ static void test_base64_alphabets_and_errors(void **state)
     uint8_t *dec = NULL;
     size_t declen = 0;
     static const char *const bad[] = {
-        "Z",      /* impossible length */
-        "Zg=",    /* padded but not a multiple of 4 */
-        "Zh==",   /* non-zero unused bits */
-        "Zm9v!",  /* not base64 */
-        "Zm 9v",  /* whitespace */
+        "Z",        /* impossible length */
+        "Zg=",      /* padded but not a multiple of 4 */
+        "Zh==",     /* non-zero unused bits */
+        "Zm9v!",    /* not base64 */
+        "Zm 9v",    /* whitespace */
         "Zg==Zg==", /* padding in the middle */
         "Z===",
     };
@@ -418,8 +425,8 @@ static void test_shamir_field_polynomial(void **state)
         for (int i = 0; i < 3; i++) {
             uint8_t x = xs[i];
             s[i][0] = x;
-            s[i][1] = (uint8_t)(0x42 ^ gf_mul(0x17, x, 0x11d) ^
-                                gf_mul(0xa5, gf_mul(x, x, 0x11d), 0x11d));
+            s[i][1] =
+                (uint8_t)(0x42 ^ gf_mul(0x17, x, 0x11d) ^ gf_mul(0xa5, gf_mul(x, x, 0x11d), 0x11d));
         }
         assert_int_equal(nhid_shamir_combine(pick, 3, 1, &out), NHID_OK);
         assert_int_equal(out, 0x42);
@@ -448,8 +455,10 @@ static void test_signer_types(void **state)
         enum nhid_key_type t;
         int sig_nid;
     } types[] = {
-        {NHID_KEY_EC_P256, NID_ecdsa_with_SHA256},   {NHID_KEY_EC_P384, NID_ecdsa_with_SHA384},
-        {NHID_KEY_ED25519, NID_ED25519},             {NHID_KEY_RSA_2048, NID_sha256WithRSAEncryption},
+        {NHID_KEY_EC_P256, NID_ecdsa_with_SHA256},
+        {NHID_KEY_EC_P384, NID_ecdsa_with_SHA384},
+        {NHID_KEY_ED25519, NID_ED25519},
+        {NHID_KEY_RSA_2048, NID_sha256WithRSAEncryption},
         {NHID_KEY_RSA_3072, NID_sha256WithRSAEncryption},
         {NHID_KEY_RSA_4096, NID_sha256WithRSAEncryption},
     };
@@ -496,9 +505,9 @@ static void test_signer_types(void **state)
         /* The public key handed out carries no private half. */
         {
             BIO *bio = BIO_new(BIO_s_mem());
-            assert_int_equal(PEM_write_bio_PrivateKey(bio, nhid_signer_public_key(s), NULL, NULL,
-                                                      0, NULL, NULL),
-                             0);
+            assert_int_equal(
+                PEM_write_bio_PrivateKey(bio, nhid_signer_public_key(s), NULL, NULL, 0, NULL, NULL),
+                0);
             BIO_free(bio);
         }
 
@@ -623,6 +632,44 @@ static void test_key_type_parse(void **state)
     assert_int_equal(nhid_key_type_parse(NULL, 0, &t), NHID_ERR_INVALID);
 }
 
+/* The per-thread random pools: no repeats, and a fork never shares output with its parent. */
+static void test_random_pools(void **state)
+{
+    (void)state;
+    enum { N = 600 };
+    static uint8_t draws[N][16];
+    for (int i = 0; i < N; i++)
+        assert_int_equal(i % 2 ? nhid_random_public(draws[i], 16) : nhid_random_bytes(draws[i], 16),
+                         NHID_OK);
+    for (int i = 0; i < N; i++)
+        for (int k = i + 1; k < N; k++)
+            assert_memory_not_equal(draws[i], draws[k], 16);
+    /* Partly used pools, then a fork: the child's next draws must not be the parent's. */
+    for (int pub = 0; pub < 2; pub++) {
+        int fd[2];
+        assert_int_equal(pipe(fd), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            uint8_t c[16];
+            int rc = pub ? nhid_random_public(c, sizeof(c)) : nhid_random_bytes(c, sizeof(c));
+            _exit(rc == NHID_OK && write(fd[1], c, sizeof(c)) == (ssize_t)sizeof(c) ? 0 : 1);
+        }
+        uint8_t mine[16], child[16];
+        assert_int_equal(pub ? nhid_random_public(mine, 16) : nhid_random_bytes(mine, 16), NHID_OK);
+        assert_int_equal(read(fd[0], child, sizeof(child)), (ssize_t)sizeof(child));
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_int_equal(status, 0);
+        assert_memory_not_equal(mine, child, 16);
+        close(fd[0]);
+        close(fd[1]);
+    }
+    /* Draws larger than the pool's limit still work. */
+    uint8_t big[4096];
+    assert_int_equal(nhid_random_bytes(big, sizeof(big)), NHID_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_base64_rfc4648_vectors),
         cmocka_unit_test(test_base64_alphabets_and_errors),
         cmocka_unit_test(test_uuid_and_token),
+        cmocka_unit_test(test_random_pools),
         cmocka_unit_test(test_shamir_all_subsets),
         cmocka_unit_test(test_shamir_params),
         cmocka_unit_test(test_shamir_field_polynomial),

@@ -441,6 +441,100 @@ static void test_savepoint_rollback_in_batch(void **state)
     free(v);
 }
 
+static int lazy_fail_clean(struct nhid_txn *txn, void *arg)
+{
+    (void)txn;
+    (void)arg;
+    return NHID_ERR_CONFLICT; /* nothing written: nothing to undo */
+}
+
+static int lazy_savepoint_then_fail(struct nhid_txn *txn, void *arg)
+{
+    (void)arg;
+    assert_int_equal(nhid_txn_savepoint(txn), NHID_OK);
+    assert_int_equal(nhid_txn_savepoint(txn), NHID_OK); /* already open: no-op */
+    assert_int_equal(nhid_txn_put(txn, "lazy/sp", (const uint8_t *)"s", 1), NHID_OK);
+    return NHID_ERR_CONFLICT;
+}
+
+static int lazy_put_ok(struct nhid_txn *txn, void *arg)
+{
+    (void)arg;
+    return nhid_txn_put(txn, "lazy/b", (const uint8_t *)"b", 1);
+}
+
+static int lazy_put_then_fail(struct nhid_txn *txn, void *arg)
+{
+    (void)arg;
+    assert_int_equal(nhid_txn_put(txn, "lazy/x", (const uint8_t *)"x", 1), NHID_OK);
+    return NHID_ERR_IO;
+}
+
+/* Jobs without savepoints (nhid_store_submit_lazy) in one batch with ordinary ones. */
+static void test_lazy_jobs_in_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    struct done_rec rec = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, 0};
+    struct done_arg d[6];
+    memset(d, 0, sizeof(d));
+    for (int i = 0; i < 6; i++) {
+        d[i].rec = &rec;
+        d[i].idx = i;
+        rec.rc[i] = 12345;
+    }
+    assert_int_equal(nhid_store_submit(f->st, blocker_job, NULL, &g), NHID_OK);
+    usleep(50 * 1000);
+    d[0].item = (struct kv){"lazy/a", "a"};
+    d[0].kvs = (struct kvs){&d[0].item, 1};
+    assert_int_equal(nhid_store_submit(f->st, job_put_arg, record_done, &d[0]), NHID_OK);
+    assert_int_equal(nhid_store_submit_lazy(f->st, lazy_fail_clean, record_done, &d[1]), NHID_OK);
+    assert_int_equal(nhid_store_submit_lazy(f->st, lazy_savepoint_then_fail, record_done, &d[2]),
+                     NHID_OK);
+    assert_int_equal(nhid_store_submit_lazy(f->st, lazy_put_ok, record_done, &d[3]), NHID_OK);
+    assert_int_equal(nhid_store_submit_lazy(f->st, lazy_put_then_fail, record_done, &d[4]),
+                     NHID_OK);
+    d[5].item = (struct kv){"lazy/c", "c"};
+    d[5].kvs = (struct kvs){&d[5].item, 1};
+    assert_int_equal(nhid_store_submit(f->st, job_put_arg, record_done, &d[5]), NHID_OK);
+    pthread_mutex_lock(&g.mu);
+    g.open = true;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_lock(&rec.mu);
+    while (rec.ndone < 6)
+        pthread_cond_wait(&rec.cv, &rec.mu);
+    pthread_mutex_unlock(&rec.mu);
+
+    /* The job that failed halfway without a savepoint took the batch so far with it. */
+    assert_int_equal(rec.rc[0], NHID_ERR_IO);
+    assert_int_equal(rec.rc[1], NHID_ERR_CONFLICT);
+    assert_int_equal(rec.rc[2], NHID_ERR_CONFLICT);
+    assert_int_equal(rec.rc[3], NHID_ERR_IO);
+    assert_int_equal(rec.rc[4], NHID_ERR_IO);
+    assert_int_equal(rec.rc[5], NHID_OK);
+    assert_null(get1(f->st, "lazy/a"));
+    assert_null(get1(f->st, "lazy/sp"));
+    assert_null(get1(f->st, "lazy/b"));
+    assert_null(get1(f->st, "lazy/x"));
+    char *v = get1(f->st, "lazy/c");
+    assert_non_null(v);
+    free(v);
+
+    /* Alone and successful, a lazy job commits like any other. */
+    struct done_rec rec2 = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, 0};
+    struct done_arg one = {.rec = &rec2, .idx = 0};
+    assert_int_equal(nhid_store_submit_lazy(f->st, lazy_put_ok, record_done, &one), NHID_OK);
+    pthread_mutex_lock(&rec2.mu);
+    while (rec2.ndone < 1)
+        pthread_cond_wait(&rec2.cv, &rec2.mu);
+    pthread_mutex_unlock(&rec2.mu);
+    assert_int_equal(rec2.rc[0], NHID_OK);
+    v = get1(f->st, "lazy/b");
+    assert_non_null(v);
+    free(v);
+}
+
 static int nested_write_job(struct nhid_txn *txn, void *arg)
 {
     /* Waiting for the writer from the writer would deadlock: refused. */
@@ -901,6 +995,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prefix_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_prefix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_savepoint_rollback_in_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lazy_jobs_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_from_writer_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_readers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nested_scans_and_txns, setup, teardown),
