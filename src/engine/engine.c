@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "barrier/barrier.h"
+#include "core/json_text.h"
 #include "store/store.h"
 
 #define ROUTE_SEGMENTS_MAX 16
@@ -495,8 +496,8 @@ int nhid_body_int(struct nhid_request *req, struct nhid_response *resp, const ch
         return nhid_resp_error(resp, 400, "field \"%s\": expected an integer", field);
     }
     if (val < min || val > max)
-        return nhid_resp_error(resp, 400, "field \"%s\": %lld is out of range [%lld, %lld]",
-                               field, (long long)val, (long long)min, (long long)max);
+        return nhid_resp_error(resp, 400, "field \"%s\": %lld is out of range [%lld, %lld]", field,
+                               (long long)val, (long long)min, (long long)max);
     *out = val;
     return NHID_OK;
 }
@@ -564,8 +565,8 @@ int nhid_body_string_list(struct nhid_request *req, struct nhid_response *resp, 
         {
             if (!json_is_string(e)) {
                 json_decref(list);
-                return nhid_resp_error(resp, 400,
-                                       "field \"%s\": element %zu is not a string", field, i);
+                return nhid_resp_error(resp, 400, "field \"%s\": element %zu is not a string",
+                                       field, i);
             }
             json_array_append(list, e);
         }
@@ -573,13 +574,11 @@ int nhid_body_string_list(struct nhid_request *req, struct nhid_response *resp, 
         return NHID_OK;
     }
     json_decref(list);
-    return nhid_resp_error(resp, 400,
-                           "field \"%s\": expected a list of strings or a comma-separated string",
-                           field);
+    return nhid_resp_error(
+        resp, 400, "field \"%s\": expected a list of strings or a comma-separated string", field);
 }
 
-int nhid_body_only(struct nhid_request *req, struct nhid_response *resp,
-                   const char *const *allowed)
+int nhid_body_only(struct nhid_request *req, struct nhid_response *resp, const char *const *allowed)
 {
     if (req->body == NULL)
         return NHID_OK;
@@ -616,8 +615,7 @@ int64_t nhid_json_int(const json_t *o, const char *key)
 
 /* ---- JSON storage through the barrier ----------------------------------- */
 
-int nhid_core_load_json(struct nhid_core *core, struct nhid_txn *txn, const char *key,
-                        json_t **out)
+int nhid_core_load_json(struct nhid_core *core, struct nhid_txn *txn, const char *key, json_t **out)
 {
     uint8_t *val = NULL;
     size_t len = 0;
@@ -638,15 +636,14 @@ int nhid_core_load_json(struct nhid_core *core, struct nhid_txn *txn, const char
 int nhid_core_save_json(struct nhid_core *core, struct nhid_txn *txn, const char *key,
                         const json_t *val)
 {
-    size_t len = json_dumpb(val, NULL, 0, JSON_COMPACT);
-    if (len == 0)
+    if (val == NULL)
         return NHID_ERR_INVALID;
-    char *buf = malloc(len);
-    if (buf == NULL)
-        return NHID_ERR_NOMEM;
-    json_dumpb(val, buf, len, JSON_COMPACT);
-    int rc = nhid_barrier_put(core->barrier, txn, key, (const uint8_t *)buf, len);
-    nhid_free_secret(buf, len);
+    /* One pass, jansson's bytes (core/json_text.h); values may be secrets: wiped after. */
+    struct nhid_text t = {0};
+    nhid_text_json(&t, val);
+    int rc = t.failed ? NHID_ERR_NOMEM
+                      : nhid_barrier_put(core->barrier, txn, key, (const uint8_t *)t.buf, t.len);
+    nhid_text_free_secret(&t);
     return rc;
 }
 

@@ -18,6 +18,7 @@
 
 #include "audit/audit.h"
 #include "barrier/barrier.h"
+#include "core/json_text.h"
 #include "crypto/crypto.h"
 #include "http/http_internal.h"
 #include "store/store.h"
@@ -71,84 +72,6 @@ static void methods_list(unsigned bits, char *out, size_t outlen)
 
 /* ---- response serialisation --------------------------------------------- */
 
-/* A growing output buffer; also a json_dump_callback sink. */
-struct textbuf {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-};
-
-static int tb_add(const char *s, size_t n, void *arg)
-{
-    struct textbuf *t = arg;
-    if (t->failed)
-        return -1;
-    if (n > t->cap - t->len) {
-        size_t cap = t->cap ? t->cap : 512;
-        while (cap - t->len < n + 1 && cap < SIZE_MAX / 2)
-            cap *= 2;
-        char *nb = cap - t->len >= n + 1 ? realloc(t->buf, cap) : NULL;
-        if (nb == NULL) {
-            t->failed = true;
-            return -1;
-        }
-        t->buf = nb;
-        t->cap = cap;
-    }
-    memcpy(t->buf + t->len, s, n);
-    t->len += n;
-    return 0;
-}
-
-static void tb_lit(struct textbuf *t, const char *s)
-{
-    tb_add(s, strlen(s), t);
-}
-
-/* A JSON string as jansson writes it with JSON_COMPACT (RFC 8259 §7). */
-static void tb_string(struct textbuf *t, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    tb_add("\"", 1, t);
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        tb_add(run, (size_t)(s - run), t);
-        run = s + 1;
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        switch (c) {
-        case '"':
-        case '\\':
-            esc[1] = (char)c;
-            tb_add(esc, 2, t);
-            break;
-        case '\b':
-        case '\f':
-        case '\n':
-        case '\r':
-        case '\t':
-            esc[1] = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-            tb_add(esc, 2, t);
-            break;
-        default:
-            tb_add(esc, 6, t);
-            break;
-        }
-    }
-    tb_add(run, (size_t)(s - run), t);
-    tb_add("\"", 1, t);
-}
-
-static void tb_json(struct textbuf *t, const json_t *v)
-{
-    if (v == NULL)
-        tb_lit(t, "null");
-    else if (json_dump_callback(v, tb_add, t, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
-        t->failed = true;
-}
-
 /*
  * Vault's response envelope, written directly: the same bytes as
  * json_dumps(json_pack(...), JSON_COMPACT) without building the object.
@@ -156,27 +79,27 @@ static void tb_json(struct textbuf *t, const json_t *v)
 static char *envelope(const struct pending *p, size_t *len)
 {
     const struct nhid_response *r = &p->resp;
-    struct textbuf t = {0};
+    struct nhid_text t = {0};
     char num[32];
-    tb_lit(&t, "{\"request_id\":");
-    tb_string(&t, p->req.request_id);
-    tb_lit(&t, ",\"lease_id\":");
-    tb_string(&t, r->lease_id ? r->lease_id : "");
-    tb_lit(&t, r->renewable ? ",\"renewable\":true" : ",\"renewable\":false");
+    nhid_text_lit(&t, "{\"request_id\":");
+    nhid_text_json_string(&t, p->req.request_id, strlen(p->req.request_id));
+    nhid_text_lit(&t, ",\"lease_id\":");
+    const char *lease = r->lease_id ? r->lease_id : "";
+    nhid_text_json_string(&t, lease, strlen(lease));
+    nhid_text_lit(&t, r->renewable ? ",\"renewable\":true" : ",\"renewable\":false");
     snprintf(num, sizeof(num), ",\"lease_duration\":%lld,\"data\":", (long long)r->lease_duration);
-    tb_lit(&t, num);
-    tb_json(&t, r->data);
-    tb_lit(&t, ",\"wrap_info\":null,\"warnings\":");
-    tb_json(&t, r->warnings);
-    tb_lit(&t, ",\"auth\":");
-    tb_json(&t, r->auth);
-    tb_lit(&t, ",\"mount_type\":\"\"}");
+    nhid_text_lit(&t, num);
+    nhid_text_json(&t, r->data);
+    nhid_text_lit(&t, ",\"wrap_info\":null,\"warnings\":");
+    nhid_text_json(&t, r->warnings);
+    nhid_text_lit(&t, ",\"auth\":");
+    nhid_text_json(&t, r->auth);
+    nhid_text_lit(&t, ",\"mount_type\":\"\"}");
     if (t.failed) {
         free(t.buf);
         return NULL;
     }
-    tb_add("", 1, &t); /* NUL, not counted */
-    *len = t.len - 1;
+    *len = t.len; /* NUL-terminated, not counted */
     return t.buf;
 }
 

@@ -19,14 +19,15 @@
 #include <string.h>
 
 #include "barrier/barrier.h"
+#include "core/json_text.h"
 #include "crypto/crypto.h"
 #include "store/store.h"
 
-#define CUSTOM_META_KEYS_MAX 64   /* Vault's limits on custom_metadata */
+#define CUSTOM_META_KEYS_MAX 64 /* Vault's limits on custom_metadata */
 #define CUSTOM_META_KEY_MAX 128
 #define CUSTOM_META_VALUE_MAX 512
-#define LIST_MAX 10000            /* keys in one LIST answer (use ?after= to page) */
-#define VERSIONS_ARG_MAX 1000     /* versions in one delete/undelete/destroy call */
+#define LIST_MAX 10000        /* keys in one LIST answer (use ?after= to page) */
+#define VERSIONS_ARG_MAX 1000 /* versions in one delete/undelete/destroy call */
 #define SUBKEYS_DEPTH_MAX 64
 
 const char *const kv_mounts[] = {"secret"};
@@ -85,9 +86,8 @@ static int req_target(struct nhid_request *req, struct nhid_response *resp,
     if (p == NULL || *p == '\0')
         return nhid_resp_error(resp, 400, "missing secret path after %s/", mount);
     if (p[strlen(p) - 1] == '/')
-        return nhid_resp_error(resp, 400,
-                               "path \"%.200s\" ends with \"/\": that names a folder, not a secret",
-                               p);
+        return nhid_resp_error(
+            resp, 400, "path \"%.200s\" ends with \"/\": that names a folder, not a secret", p);
     if (!nhid_kv_path_valid(p))
         return nhid_resp_error(resp, 400,
                                "invalid secret path (at most %d bytes, no empty, \".\" or \"..\" "
@@ -207,8 +207,7 @@ static int h_config_write(struct nhid_request *req, struct nhid_response *resp)
     NHID_TRY(nhid_body_duration(req, resp, "delete_version_after", cfg.delete_version_after,
                                 &cfg.delete_version_after));
     c = json_pack("{s:I, s:b, s:I}", "max_versions", (json_int_t)cfg.max_versions, "cas_required",
-                  cfg.cas_required, "delete_version_after",
-                  (json_int_t)cfg.delete_version_after);
+                  cfg.cas_required, "delete_version_after", (json_int_t)cfg.delete_version_after);
     NHID_CHECK_ALLOC(c);
     NHID_TRY(nhid_fmt(key, sizeof(key), "kv/%s/config", mount));
     NHID_TRY(nhid_core_save_json(req->core, req->txn, key, c));
@@ -269,7 +268,8 @@ bool kv_version_gone(json_t *v, int64_t now_ns)
     return dt > 0 && dt <= now_ns;
 }
 
-/* Vault's per-version metadata {created_time, custom_metadata, deletion_time, destroyed, version}. */
+/* Vault's per-version metadata {created_time, custom_metadata, deletion_time, destroyed, version}.
+ */
 static json_t *version_out(json_t *meta, json_t *v, uint64_t version)
 {
     char ct[NHID_RFC3339_LEN], dt[NHID_RFC3339_LEN];
@@ -304,9 +304,9 @@ static json_t *meta_out(json_t *meta)
                      json_is_true(json_object_get(meta, "cas")), "created_time", ct,
                      "current_version", (json_int_t)jint(meta, "cur"), "custom_metadata",
                      cm ? cm : json_null(), "delete_version_after",
-                     duration_json(jint(meta, "dva")), "max_versions",
-                     (json_int_t)jint(meta, "mv"), "oldest_version", (json_int_t)jint(meta, "old"),
-                     "updated_time", ut, "versions", versions);
+                     duration_json(jint(meta, "dva")), "max_versions", (json_int_t)jint(meta, "mv"),
+                     "oldest_version", (json_int_t)jint(meta, "old"), "updated_time", ut,
+                     "versions", versions);
 }
 
 /* Effective max versions: the secret's, else the mount's, else 10. */
@@ -373,8 +373,7 @@ int kv_write_version(struct nhid_core *core, struct nhid_txn *txn, struct kv_wri
 {
     int rc = NHID_OK;
     json_t *meta = NULL;
-    char *buf = NULL;
-    size_t len = 0;
+    struct nhid_text data = {0}; /* the secret data as stored: wiped after */
     char key[KV_KEY_MAX];
     struct kv_config cfg;
     int64_t now = nhid_now_ns();
@@ -390,30 +389,29 @@ int kv_write_version(struct nhid_core *core, struct nhid_txn *txn, struct kv_wri
     int64_t cur = jint(meta, "cur");
     bool cas_required = cfg.cas_required || json_is_true(json_object_get(meta, "cas"));
     if (w->cas < 0 && cas_required && !w->system) {
-        snprintf(w->err, sizeof(w->err),
-                 "check-and-set parameter required for this call");
+        snprintf(w->err, sizeof(w->err), "check-and-set parameter required for this call");
         NHID_FAIL(NHID_ERR_INVALID);
     }
     if (w->cas >= 0 && w->cas != cur) {
         /* Vault's exact wording (clients match on it). */
-        snprintf(w->err, sizeof(w->err), "check-and-set parameter did not match the current version");
+        snprintf(w->err, sizeof(w->err),
+                 "check-and-set parameter did not match the current version");
         NHID_FAIL(NHID_ERR_CONFLICT);
     }
-    len = json_dumpb(w->data, NULL, 0, JSON_COMPACT);
-    if (len == 0)
+    if (w->data == NULL)
         NHID_FAIL(NHID_ERR_INVALID);
-    if (len > core->limits.max_value_size) {
+    nhid_text_json(&data, w->data);
+    if (data.failed)
+        NHID_FAIL(NHID_ERR_NOMEM);
+    if (data.len > core->limits.max_value_size) {
         snprintf(w->err, sizeof(w->err),
-                 "secret data is %zu bytes; the limit is %zu (limits.max_value_size)", len,
+                 "secret data is %zu bytes; the limit is %zu (limits.max_value_size)", data.len,
                  core->limits.max_value_size);
         NHID_FAIL(NHID_ERR_TOO_LARGE);
     }
-    buf = malloc(len);
-    NHID_CHECK_ALLOC(buf);
-    json_dumpb(w->data, buf, len, JSON_COMPACT);
     uint64_t version = (uint64_t)cur + 1;
     NHID_TRY(key_ver(key, w->mount, w->path, version));
-    NHID_TRY(nhid_barrier_put(core->barrier, txn, key, (const uint8_t *)buf, len));
+    NHID_TRY(nhid_barrier_put(core->barrier, txn, key, (const uint8_t *)data.buf, data.len));
 
     int64_t dva = jint(meta, "dva") > 0 ? jint(meta, "dva") : cfg.delete_version_after;
     char k[24];
@@ -432,7 +430,7 @@ int kv_write_version(struct nhid_core *core, struct nhid_txn *txn, struct kv_wri
     w->meta = meta;
     meta = NULL;
 out:
-    nhid_free_secret(buf, len);
+    nhid_text_free_secret(&data);
     json_decref(meta);
     return rc;
 }
@@ -715,8 +713,10 @@ static int versions_op(struct nhid_request *req, struct nhid_response *resp, enu
         else if (json_is_string(e))
             num = strtoll(json_string_value(e), NULL, 10);
         if (num <= 0) {
-            rc = nhid_resp_error(resp, 400, "field \"versions\": element %zu is not a positive "
-                                            "integer", i);
+            rc = nhid_resp_error(resp, 400,
+                                 "field \"versions\": element %zu is not a positive "
+                                 "integer",
+                                 i);
             break;
         }
         json_t *v = kv_meta_version(meta, (uint64_t)num);
@@ -780,8 +780,9 @@ static int h_meta_read(struct nhid_request *req, struct nhid_response *resp)
 static int check_custom_metadata(struct nhid_response *resp, json_t *cm, bool patch)
 {
     if (!json_is_object(cm))
-        return nhid_resp_error(resp, 400, "field \"custom_metadata\": expected an object of "
-                                          "strings");
+        return nhid_resp_error(resp, 400,
+                               "field \"custom_metadata\": expected an object of "
+                               "strings");
     if (json_object_size(cm) > CUSTOM_META_KEYS_MAX)
         return nhid_resp_error(resp, 400, "field \"custom_metadata\": more than %d keys",
                                CUSTOM_META_KEYS_MAX);
@@ -832,8 +833,8 @@ static int meta_update(struct nhid_request *req, struct nhid_response *resp, boo
     NHID_TRY(rc);
     int64_t mv, dva;
     bool cas;
-    NHID_TRY(nhid_body_int(req, resp, "max_versions", jint(meta, "mv"), 0, KV_MAX_VERSIONS_LIMIT,
-                           &mv));
+    NHID_TRY(
+        nhid_body_int(req, resp, "max_versions", jint(meta, "mv"), 0, KV_MAX_VERSIONS_LIMIT, &mv));
     NHID_TRY(nhid_body_bool(req, resp, "cas_required", json_is_true(json_object_get(meta, "cas")),
                             &cas));
     NHID_TRY(nhid_body_duration(req, resp, "delete_version_after", jint(meta, "dva"), &dva));
@@ -841,9 +842,8 @@ static int meta_update(struct nhid_request *req, struct nhid_response *resp, boo
     if (cm && !json_is_null(cm)) {
         NHID_TRY(check_custom_metadata(resp, cm, patch));
         json_t *base = json_object_get(meta, "cm");
-        json_t *next = patch ? nhid_kv_merge_patch(json_is_object(base) ? json_deep_copy(base)
-                                                                        : json_object(),
-                                                   cm)
+        json_t *next = patch ? nhid_kv_merge_patch(
+                                   json_is_object(base) ? json_deep_copy(base) : json_object(), cm)
                              : json_deep_copy(cm);
         NHID_CHECK_ALLOC(next);
         if (json_object_size(next) > CUSTOM_META_KEYS_MAX) {
@@ -1034,8 +1034,9 @@ static int h_subkeys(struct nhid_request *req, struct nhid_response *resp)
         bool bad = *d == '\0' || *endp != '\0' || depth < 0;
         free(d);
         if (bad)
-            return nhid_resp_error(resp, 400, "query parameter \"depth\": expected an integer "
-                                              ">= 0");
+            return nhid_resp_error(resp, 400,
+                                   "query parameter \"depth\": expected an integer "
+                                   ">= 0");
     }
     rc = kv_meta_load(req->core, req->txn, mount, path, &meta);
     if (rc == NHID_ERR_NOT_FOUND)
@@ -1070,7 +1071,7 @@ static int h_subkeys(struct nhid_request *req, struct nhid_response *resp)
     {m "/config", NHID_M_GET, 0, h_config_read, "read"},                                           \
         {m "/config", NHID_M_WRITE, W, h_config_write, "update"},                                  \
         {m "/data/*path", NHID_M_GET, 0, h_data_read, "read"},                                     \
-        {m "/data/*path", NHID_M_WRITE, W | O, h_data_write, "update"},                              \
+        {m "/data/*path", NHID_M_WRITE, W | O, h_data_write, "update"},                            \
         {m "/data/*path", NHID_M_PATCH, W, h_data_patch, "update"},                                \
         {m "/data/*path", NHID_M_DELETE, W, h_data_delete, "delete"},                              \
         {m "/delete/*path", NHID_M_WRITE, W, h_delete, "update"},                                  \
@@ -1087,7 +1088,9 @@ static int h_subkeys(struct nhid_request *req, struct nhid_response *resp)
         {m "/rotation/*path", NHID_M_WRITE, W, kv_h_rotation_write, "update"},                     \
         {m "/rotation/*path", NHID_M_DELETE, W, kv_h_rotation_delete, "delete"},                   \
         {m "/rotate/*path", NHID_M_WRITE, W, kv_h_rotate, "rotate"},                               \
-        {m "/rotation-public/*path", NHID_M_GET, 0, kv_h_rotation_public, "read"}
+    {                                                                                              \
+        m "/rotation-public/*path", NHID_M_GET, 0, kv_h_rotation_public, "read"                    \
+    }
 
 static const struct nhid_route kv_routes[] = {
     KV_ROUTES("secret"),
