@@ -557,10 +557,91 @@ int nhid_base64_decode(const char *in, size_t inlen, uint8_t **out, size_t *outl
     return NHID_OK;
 }
 
+/*
+ * Keyed hashes of secrets run on every token-authenticated request. A
+ * fresh HMAC context costs an allocation, a parameter lookup and the key
+ * schedule (two SHA-256 blocks) each time; each thread keeps its last few
+ * keys' contexts ready instead and re-initialises them without a new key
+ * (OpenSSL reuses the HMAC key when EVP_MAC_init gets NULL). The copies of
+ * the keys that identify the slots are wiped on eviction and at thread
+ * exit.
+ */
+#define MAC_CACHE_SLOTS 4
+
+struct mac_slot {
+    uint8_t key[32];
+    EVP_MAC_CTX *ctx;
+};
+
+struct mac_cache {
+    struct mac_slot slot[MAC_CACHE_SLOTS];
+    unsigned next;
+};
+
+static pthread_once_t mac_cache_once = PTHREAD_ONCE_INIT;
+static pthread_key_t mac_cache_key;
+static bool mac_cache_key_ok;
+static _Thread_local struct mac_cache *tl_mac;
+
+static void mac_cache_destroy(void *p)
+{
+    struct mac_cache *c = p;
+    for (unsigned i = 0; i < MAC_CACHE_SLOTS; i++)
+        EVP_MAC_CTX_free(c->slot[i].ctx);
+    nhid_wipe(c, sizeof(*c));
+    free(c);
+}
+
+static void mac_cache_init(void)
+{
+    mac_cache_key_ok = pthread_key_create(&mac_cache_key, mac_cache_destroy) == 0;
+}
+
+/* A ready HMAC-SHA256 context for key on this thread, or NULL (then hash the slow way). */
+static EVP_MAC_CTX *mac_for_key(const uint8_t key[32])
+{
+    pthread_once(&mac_cache_once, mac_cache_init);
+    algs_ensure();
+    if (!mac_cache_key_ok || !alg_hmac)
+        return NULL;
+    if (tl_mac == NULL) {
+        struct mac_cache *c = calloc(1, sizeof(*c));
+        if (c == NULL || pthread_setspecific(mac_cache_key, c) != 0) {
+            free(c);
+            return NULL;
+        }
+        tl_mac = c;
+    }
+    for (unsigned i = 0; i < MAC_CACHE_SLOTS; i++) {
+        struct mac_slot *sl = &tl_mac->slot[i];
+        if (sl->ctx && CRYPTO_memcmp(sl->key, key, 32) == 0)
+            return EVP_MAC_init(sl->ctx, NULL, 0, NULL) == 1 ? sl->ctx : NULL;
+    }
+    struct mac_slot *sl = &tl_mac->slot[tl_mac->next++ % MAC_CACHE_SLOTS];
+    EVP_MAC_CTX_free(sl->ctx);
+    nhid_wipe(sl->key, sizeof(sl->key));
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    sl->ctx = EVP_MAC_CTX_new(alg_hmac);
+    if (sl->ctx == NULL || EVP_MAC_init(sl->ctx, key, 32, params) != 1) {
+        EVP_MAC_CTX_free(sl->ctx);
+        sl->ctx = NULL;
+        return NULL;
+    }
+    memcpy(sl->key, key, 32);
+    return sl->ctx;
+}
+
 void nhid_secret_hash_hex(const uint8_t key[32], const char *secret, char out[65])
 {
     uint8_t mac[NHID_SHA256_LEN];
-    nhid_hmac_sha256(key, 32, secret, strlen(secret), mac);
+    size_t outl = 0;
+    EVP_MAC_CTX *ctx = mac_for_key(key);
+    if (ctx == NULL || EVP_MAC_update(ctx, (const unsigned char *)secret, strlen(secret)) != 1 ||
+        EVP_MAC_final(ctx, mac, &outl, sizeof(mac)) != 1 || outl != sizeof(mac))
+        nhid_hmac_sha256(key, 32, secret, strlen(secret), mac);
     nhid_hex_encode(mac, sizeof(mac), out);
     nhid_wipe(mac, sizeof(mac));
 }

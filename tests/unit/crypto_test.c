@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -670,6 +671,31 @@ static void test_random_pools(void **state)
     assert_int_equal(nhid_random_bytes(big, sizeof(big)), NHID_OK);
 }
 
+/* Prepared per-thread HMAC contexts give the same hashes as a fresh HMAC, across evictions. */
+static void test_secret_hash_contexts(void **state)
+{
+    (void)state;
+    uint8_t keys[7][32];
+    for (int k = 0; k < 7; k++)
+        memset(keys[k], 0x11 * (k + 1), 32);
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < 7; k++) {
+            char secret[32], got[65], want_hex[65];
+            uint8_t want[32];
+            snprintf(secret, sizeof(secret), "nhs.secret-%d-%d", k, round);
+            nhid_secret_hash_hex(keys[k], secret, got);
+            nhid_hmac_sha256(keys[k], 32, secret, strlen(secret), want);
+            nhid_hex_encode(want, sizeof(want), want_hex);
+            assert_string_equal(got, want_hex);
+            /* The same key again right away (a reused context). */
+            nhid_secret_hash_hex(keys[k], "x", got);
+            nhid_hmac_sha256(keys[k], 32, "x", 1, want);
+            nhid_hex_encode(want, sizeof(want), want_hex);
+            assert_string_equal(got, want_hex);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -682,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_base64_alphabets_and_errors),
         cmocka_unit_test(test_uuid_and_token),
         cmocka_unit_test(test_random_pools),
+        cmocka_unit_test(test_secret_hash_contexts),
         cmocka_unit_test(test_shamir_all_subsets),
         cmocka_unit_test(test_shamir_params),
         cmocka_unit_test(test_shamir_field_polynomial),
