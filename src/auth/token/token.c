@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "barrier/barrier.h"
+#include "core/json_text.h"
 #include "identity/identity.h"
 #include "store/store.h"
 
@@ -135,23 +136,76 @@ static bool policies_include(json_t *policies, const char *name)
 }
 
 /* Vault's "auth" block for a token response. */
-static json_t *auth_block(const char *token, json_t *e)
+static json_t *auth_fields(const char *token, const char *accessor, json_t *pol, json_t *meta,
+                           int64_t expire_time, bool renewable, const char *entity, bool orphan,
+                           int64_t num_uses)
 {
-    int64_t exp = nhid_json_int(e, "expire_time");
-    int64_t dur = exp ? exp - nhid_now() : 0;
+    int64_t dur = expire_time ? expire_time - nhid_now() : 0;
     if (dur < 0)
         dur = 0;
-    json_t *pol = json_object_get(e, "policies");
-    json_t *meta = json_object_get(e, "meta");
-    const char *entity = nhid_json_str(e, "entity_id");
-    return json_pack("{s:s, s:s, s:O, s:O, s:[], s:O, s:I, s:b, s:s, s:s, s:b, s:I, s:n}",
-                     "client_token", token, "accessor", nhid_json_str(e, "accessor"), "policies",
-                     pol, "token_policies", pol, "identity_policies", "metadata",
-                     meta && json_object_size(meta) ? meta : json_null(), "lease_duration",
-                     (json_int_t)dur, "renewable", json_is_true(json_object_get(e, "renewable")),
-                     "entity_id", entity, "token_type", "service", "orphan",
-                     nhid_json_str(e, "parent")[0] == '\0', "num_uses",
-                     (json_int_t)nhid_json_int(e, "num_uses"), "mfa_requirement");
+    return json_pack(
+        "{s:s, s:s, s:O, s:O, s:[], s:O, s:I, s:b, s:s, s:s, s:b, s:I, s:n}", "client_token", token,
+        "accessor", accessor, "policies", pol, "token_policies", pol, "identity_policies",
+        "metadata", meta && json_object_size(meta) ? meta : json_null(), "lease_duration",
+        (json_int_t)dur, "renewable", renewable, "entity_id", entity, "token_type", "service",
+        "orphan", orphan, "num_uses", (json_int_t)num_uses, "mfa_requirement");
+}
+
+static json_t *auth_block(const char *token, json_t *e)
+{
+    return auth_fields(token, nhid_json_str(e, "accessor"), json_object_get(e, "policies"),
+                       json_object_get(e, "meta"), nhid_json_int(e, "expire_time"),
+                       json_is_true(json_object_get(e, "renewable")), nhid_json_str(e, "entity_id"),
+                       nhid_json_str(e, "parent")[0] == '\0', nhid_json_int(e, "num_uses"));
+}
+
+static void text_str_field(struct nhid_text *t, const char *name, const char *v)
+{
+    nhid_text_lit(t, name);
+    nhid_text_json_string(t, v, strlen(v));
+}
+
+static void text_int_field(struct nhid_text *t, const char *name, int64_t v)
+{
+    char num[32];
+    snprintf(num, sizeof(num), "%" PRId64, v);
+    nhid_text_lit(t, name);
+    nhid_text_lit(t, num);
+}
+
+/*
+ * A new token's stored entry, written as text in one pass (logins create
+ * one per request): the same members, in the same order, as every reader
+ * of "token/id/..." entries expects.
+ */
+static void entry_text(struct nhid_text *t, const struct nhid_token_params *p, const char *accessor,
+                       int64_t now_ms, int64_t ttl, int64_t expire)
+{
+    text_str_field(t, "{\"accessor\":", accessor);
+    nhid_text_lit(t, ",\"policies\":");
+    nhid_text_json(t, p->policies);
+    nhid_text_lit(t, ",\"meta\":");
+    if (p->meta)
+        nhid_text_json(t, p->meta);
+    else
+        nhid_text_lit(t, "{}");
+    text_int_field(t, ",\"creation_time\":", now_ms / 1000);
+    text_int_field(t, ",\"creation_ttl\":", p->no_expiry ? 0 : ttl);
+    text_int_field(t, ",\"expire_time\":", expire);
+    text_int_field(t, ",\"explicit_max_ttl\":", p->explicit_max_ttl);
+    text_int_field(t, ",\"period\":", p->period);
+    text_int_field(t, ",\"num_uses\":", p->num_uses);
+    nhid_text_lit(t,
+                  p->renewable && !p->no_expiry ? ",\"renewable\":true" : ",\"renewable\":false");
+    text_str_field(t, ",\"parent\":", p->parent_hash ? p->parent_hash : "");
+    text_str_field(t, ",\"display_name\":", p->display_name ? p->display_name : "token");
+    text_str_field(t, ",\"path\":", p->path ? p->path : "auth/token/create");
+    text_str_field(t, ",\"entity_id\":", p->entity_id ? p->entity_id : "");
+    text_str_field(t, ",\"identity\":", p->identity ? p->identity : "");
+    text_str_field(t, ",\"auth_method\":", p->auth_method ? p->auth_method : "token");
+    if (expire)
+        text_int_field(t, ",\"expire_ms\":", now_ms + ttl * 1000);
+    nhid_text_lit(t, "}");
 }
 
 int nhid_token_create(struct nhid_core *core, struct nhid_txn *txn,
@@ -163,7 +217,7 @@ int nhid_token_create(struct nhid_core *core, struct nhid_txn *txn,
     char hash[HASH_HEX];
     char accessor[NHID_TOKEN_MAX];
     char key[256];
-    json_t *e = NULL;
+    struct nhid_text entry = {0};
     int64_t now_ms = nhid_now_ns() / 1000000;
     NHID_TRY(token_new(now_ms, token));
     NHID_TRY(token_hash(core, token, hash));
@@ -183,24 +237,11 @@ int nhid_token_create(struct nhid_core *core, struct nhid_txn *txn,
         ttl = TOKEN_MAX_TTL;
     int64_t expire = p->no_expiry ? 0 : now + ttl;
 
-    e = json_pack("{s:s, s:O, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:s, s:s, s:s, s:s, s:s, "
-                  "s:s}",
-                  "accessor", accessor, "policies", p->policies, "meta",
-                  p->meta ? json_deep_copy(p->meta) : json_object(), "creation_time",
-                  (json_int_t)now, "creation_ttl", (json_int_t)(p->no_expiry ? 0 : ttl),
-                  "expire_time", (json_int_t)expire, "explicit_max_ttl",
-                  (json_int_t)p->explicit_max_ttl, "period", (json_int_t)p->period, "num_uses",
-                  (json_int_t)p->num_uses, "renewable", p->renewable && !p->no_expiry, "parent",
-                  p->parent_hash ? p->parent_hash : "", "display_name",
-                  p->display_name ? p->display_name : "token", "path",
-                  p->path ? p->path : "auth/token/create", "entity_id",
-                  p->entity_id ? p->entity_id : "", "identity", p->identity ? p->identity : "",
-                  "auth_method", p->auth_method ? p->auth_method : "token");
-    NHID_CHECK_ALLOC(e);
-    if (expire)
-        json_object_set_new(e, "expire_ms", json_integer(now_ms + ttl * 1000));
+    entry_text(&entry, p, accessor, now_ms, ttl, expire);
+    if (entry.failed)
+        NHID_FAIL(NHID_ERR_NOMEM);
     key_id(key, sizeof(key), hash);
-    NHID_TRY(nhid_core_save_json(core, txn, key, e));
+    NHID_TRY(nhid_barrier_put(core->barrier, txn, key, (const uint8_t *)entry.buf, entry.len));
     snprintf(key, sizeof(key), "token/accessor/%s", accessor);
     json_t *acc = json_pack("{s:s}", "hash", hash);
     NHID_CHECK_ALLOC(acc);
@@ -226,13 +267,15 @@ int nhid_token_create(struct nhid_core *core, struct nhid_txn *txn,
         NHID_TRY(rc);
     }
     if (auth_out) {
-        *auth_out = auth_block(token, e);
+        *auth_out = auth_fields(token, accessor, p->policies, p->meta, expire,
+                                p->renewable && !p->no_expiry, p->entity_id ? p->entity_id : "",
+                                !(p->parent_hash && *p->parent_hash), p->num_uses);
         NHID_CHECK_ALLOC(*auth_out);
     }
     memcpy(token_out, token, NHID_TOKEN_MAX);
 out:
     nhid_wipe(token, sizeof(token));
-    json_decref(e);
+    nhid_text_free(&entry);
     return rc;
 }
 
