@@ -4,6 +4,7 @@
 # and a dev server (durable SQLite store, audit device enabled).
 #
 #   NHID_BIN=build/nhid bench/database_cycle.sh [SECONDS] [CLIENTS (32)]
+#   bench/database_cycle.sh BUILD_DIR [SECONDS] [CLIENTS]   (as bench/run.sh calls it)
 #
 # Each client (a keep-alive HTTPS connection) loops: GET database/creds/ro
 # (CREATE ROLE + durable lease) then PUT sys/leases/revoke (DROP ROLE +
@@ -13,6 +14,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 NHID_SOURCE_DIR=${NHID_SOURCE_DIR:-$(cd "$HERE/.." && pwd)}
 source "$NHID_SOURCE_DIR/tests/integration/lib.sh"
 source "$NHID_SOURCE_DIR/tests/integration/pg_lib.sh"
+# bench/run.sh passes the build directory first.
+if [[ -d ${1:-} ]]; then
+    export NHID_BIN=${NHID_BIN:-$(cd "$1" && pwd)/nhid}
+    shift
+fi
 SECS=${1:-10}
 CLIENTS=${2:-32}
 
