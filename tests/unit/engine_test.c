@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "core_fixture.h"
+
 #include "barrier/barrier.h"
 #include "crypto/crypto.h"
 #include "engine/engine.h"
@@ -18,40 +20,24 @@
 static struct nhid_store *st;
 static struct nhid_barrier *bar;
 static struct nhid_core core;
-static char dir[64];
+static struct core_fixture fx;
 static uint8_t share[NHID_SHARE_LEN];
 
 static int setup(void **s)
 {
     (void)s;
-    snprintf(dir, sizeof(dir), "/tmp/engine_test.XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    char path[128];
-    snprintf(path, sizeof(path), "%s/s.db", dir);
-    struct nhid_store_config cfg = {.backend = "sqlite", .path = path, .durable = false};
-    assert_int_equal(nhid_store_open(&cfg, &st), NHID_OK);
-    assert_int_equal(nhid_barrier_new(st, &bar), NHID_OK);
-    uint8_t **shares = NULL;
-    char err[128];
-    struct nhid_seal_status ss;
-    assert_int_equal(nhid_barrier_init(bar, 1, 1, &shares, err, sizeof(err)), NHID_OK);
-    memcpy(share, shares[0], NHID_SHARE_LEN);
-    assert_int_equal(nhid_barrier_unseal(bar, shares[0], NHID_SHARE_LEN, &ss), NHID_OK);
-    nhid_shamir_free_shares(shares, 1, NHID_SHARE_LEN);
-    memset(&core, 0, sizeof(core));
-    core.store = st;
-    core.barrier = bar;
+    core_fixture_open(&fx, "engine_test");
+    st = fx.st;
+    bar = fx.bar;
+    core = fx.core;
+    memcpy(share, fx.share, sizeof(share));
     return 0;
 }
 
 static int teardown(void **s)
 {
     (void)s;
-    nhid_barrier_free(bar);
-    nhid_store_close(st);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return core_fixture_close(&fx);
 }
 
 struct put_arg {

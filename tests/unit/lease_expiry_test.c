@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "core_fixture.h"
+
 #include "barrier/barrier.h"
 #include "crypto/crypto.h"
 #include "engine/engine.h"
@@ -60,7 +62,7 @@ static void test_id_new_and_cred_id(void **s)
 static struct nhid_store *st;
 static struct nhid_barrier *bar;
 static struct nhid_core core;
-static char dir[64];
+static struct core_fixture fx;
 static int revoke_calls, fail_revokes;
 static const struct nhid_engine *const engines[] = {&nhid_lease_engine};
 
@@ -81,22 +83,10 @@ static const struct nhid_lease_type t_type = {.prefix = "test/creds/", .revoke =
 static int setup(void **s)
 {
     (void)s;
-    snprintf(dir, sizeof(dir), "/tmp/lease_test.XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    char path[128];
-    snprintf(path, sizeof(path), "%s/s.db", dir);
-    struct nhid_store_config cfg = {.backend = "sqlite", .path = path, .durable = false};
-    assert_int_equal(nhid_store_open(&cfg, &st), NHID_OK);
-    assert_int_equal(nhid_barrier_new(st, &bar), NHID_OK);
-    uint8_t **shares = NULL;
-    char err[128];
-    struct nhid_seal_status ss;
-    assert_int_equal(nhid_barrier_init(bar, 1, 1, &shares, err, sizeof(err)), NHID_OK);
-    assert_int_equal(nhid_barrier_unseal(bar, shares[0], NHID_SHARE_LEN, &ss), NHID_OK);
-    nhid_shamir_free_shares(shares, 1, NHID_SHARE_LEN);
-    memset(&core, 0, sizeof(core));
-    core.store = st;
-    core.barrier = bar;
+    core_fixture_open(&fx, "lease_test");
+    st = fx.st;
+    bar = fx.bar;
+    core = fx.core;
     core.engines = engines;
     core.n_engines = 1;
     assert_int_equal(nhid_lease_register_type(&t_type), NHID_OK);
@@ -106,11 +96,7 @@ static int setup(void **s)
 static int teardown(void **s)
 {
     (void)s;
-    nhid_barrier_free(bar);
-    nhid_store_close(st);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return core_fixture_close(&fx);
 }
 
 struct mk {
