@@ -191,27 +191,29 @@ static int key_machine(char *out, size_t len, const char *name)
 
 /* ---- records and indexes ---------------------------------------------------- */
 
+/* The record's key for a valid name; NHID_ERR_NOT_FOUND for any other. */
+static int machine_key(const char *name, char key[256])
+{
+    char msg[8];
+    if (nhid_identity_name_valid("name", name, msg, sizeof(msg)) < 0 ||
+        key_machine(key, 256, name) < 0)
+        return NHID_ERR_NOT_FOUND;
+    return NHID_OK;
+}
+
 int nhid_identity_get(struct nhid_core *core, struct nhid_txn *txn, const char *name, json_t **out)
 {
     char key[256];
-    char msg[8];
-    if (nhid_identity_name_valid("name", name, msg, sizeof(msg)) < 0)
-        return NHID_ERR_NOT_FOUND;
-    if (key_machine(key, sizeof(key), name) < 0)
-        return NHID_ERR_NOT_FOUND;
-    return nhid_core_load_json(core, txn, key, out);
+    int rc = machine_key(name, key);
+    return rc < 0 ? rc : nhid_core_load_json(core, txn, key, out);
 }
 
 int nhid_identity_get_shared(struct nhid_core *core, struct nhid_txn *txn, const char *name,
                              json_t **out)
 {
     char key[256];
-    char msg[8];
-    if (nhid_identity_name_valid("name", name, msg, sizeof(msg)) < 0)
-        return NHID_ERR_NOT_FOUND;
-    if (key_machine(key, sizeof(key), name) < 0)
-        return NHID_ERR_NOT_FOUND;
-    return nhid_core_load_json_shared(core, txn, key, out);
+    int rc = machine_key(name, key);
+    return rc < 0 ? rc : nhid_core_load_json_shared(core, txn, key, out);
 }
 
 int nhid_identity_by_spiffe(struct nhid_core *core, struct nhid_txn *txn, const char *spiffe_id,

@@ -52,17 +52,6 @@ static void put_time_ms(uint8_t out[TOKEN_TIME_BYTES], int64_t ms)
         out[i] = (uint8_t)((uint64_t)ms >> (8 * (TOKEN_TIME_BYTES - 1 - i)));
 }
 
-static int base64url_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
 /* The creation time a token of the current layout carries; false for other strings. */
 static bool token_time(const char *token, uint8_t out[TOKEN_TIME_BYTES])
 {
@@ -70,15 +59,16 @@ static bool token_time(const char *token, uint8_t out[TOKEN_TIME_BYTES])
     if (strncmp(token, TOKEN_PREFIX, plen) != 0 ||
         strnlen(token + plen, TOKEN_BODY_CHARS + 1) != TOKEN_BODY_CHARS)
         return false;
-    uint64_t bits = 0; /* 8 characters are exactly the 6 time bytes */
-    for (int i = 0; i < 8; i++) {
-        int v = base64url_value(token[plen + i]);
-        if (v < 0)
-            return false;
-        bits = bits << 6 | (uint64_t)v;
-    }
-    put_time_ms(out, (int64_t)bits);
-    return true;
+    /* The first 8 characters are exactly the 6 time bytes. */
+    uint8_t *raw = NULL;
+    size_t n = 0;
+    if (nhid_base64_decode(token + plen, 8, &raw, &n) < 0)
+        return false;
+    bool ok = n == TOKEN_TIME_BYTES;
+    if (ok)
+        memcpy(out, raw, TOKEN_TIME_BYTES);
+    free(raw);
+    return ok;
 }
 
 /* The store handle of a token (see the layout above), as hex. */
