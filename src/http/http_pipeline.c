@@ -424,9 +424,8 @@ static void reset_for_rerun(struct pending *p)
 static int staged_job(struct nhid_txn *txn, void *arg)
 {
     struct pending *p = arg;
+    /* The stage is freed with the request, on its loop: the writer's time is the scarce one. */
     int rc = nhid_store_stage_apply(p->staged, txn);
-    nhid_store_stage_free(p->staged);
-    p->staged = NULL;
     if (rc == NHID_ERR_CONFLICT) {
         atomic_fetch_add_explicit(&p->loop->srv->write_conflicts, 1, memory_order_relaxed);
         reset_for_rerun(p);

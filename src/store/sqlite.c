@@ -15,7 +15,9 @@
  * COMMIT (one WAL fsync with synchronous=FULL), then each completion.
  */
 #include "store/store.h"
+#include "store/store_checkpoint.h"
 #include "store/store_stage.h"
+#include "store/store_wal_vfs.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -148,6 +150,8 @@ struct nhid_store {
     atomic_uint_fast64_t batches_done;
     struct conn *wconn;
     struct nhid_txn wtxn;
+    struct nhid_checkpointer *ckpt; /* checkpoints the WAL off the writer thread */
+    const char *vfs; /* SQLite VFS of every connection: WAL writes gathered when durable */
 };
 
 /* Map an SQLite result code to nhid's result type. */
@@ -224,7 +228,7 @@ static int conn_open(struct nhid_store *st, bool writer, struct conn **out)
     /* NOMUTEX: each connection is used by one thread at a time. */
     src = sqlite3_open_v2(
         st->path, &c->db,
-        SQLITE_OPEN_READWRITE | (writer ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, NULL);
+        SQLITE_OPEN_READWRITE | (writer ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, st->vfs);
     if (src != SQLITE_OK) {
         nhid_error(MOD, "open %s: %s", st->path, c->db ? sqlite3_errmsg(c->db) : "no memory");
         NHID_FAIL(sql_err(src));
@@ -264,12 +268,6 @@ static int conn_open(struct nhid_store *st, bool writer, struct conn **out)
         NHID_TRY(exec_simple(c->db, st->durable ? "PRAGMA synchronous = FULL"
                                                 : "PRAGMA synchronous = NORMAL"));
         NHID_TRY(exec_simple(c->db, "PRAGMA journal_size_limit = 67108864"));
-        /*
-         * Checkpoint every ~40 MiB of WAL rather than SQLite's 4 MiB: a page
-         * rewritten by many commits is copied back once, and the writer
-         * pauses for checkpoints a tenth as often.
-         */
-        NHID_TRY(exec_simple(c->db, "PRAGMA wal_autocheckpoint = 10000"));
         NHID_TRY(exec_simple(c->db, "CREATE TABLE IF NOT EXISTS kv("
                                     "key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL"
                                     ") WITHOUT ROWID"));
@@ -611,6 +609,8 @@ int nhid_store_open(const struct nhid_store_config *cfg, struct nhid_store **out
     st = calloc(1, sizeof(*st));
     NHID_CHECK_ALLOC(st);
     st->durable = cfg->durable;
+    /* Gathering WAL writes needs the WAL synced at every commit (synchronous=FULL). */
+    st->vfs = st->durable ? nhid_wal_vfs_name() : NULL;
     st->path = nhid_strdup(cfg->path);
     NHID_CHECK_ALLOC(st->path);
     if (!st->durable)
@@ -651,6 +651,8 @@ int nhid_store_open(const struct nhid_store_config *cfg, struct nhid_store **out
     st->tls_ok = true;
 
     NHID_TRY(conn_open(st, true, &st->wconn));
+    NHID_TRY(nhid_checkpointer_start(st->path, st->vfs, &st->ckpt));
+    nhid_checkpointer_attach(st->ckpt, st->wconn->db);
     st->wtxn.st = st;
     st->wtxn.c = st->wconn;
     st->wtxn.writable = true;
@@ -661,6 +663,7 @@ int nhid_store_open(const struct nhid_store_config *cfg, struct nhid_store **out
     st = NULL;
 out:
     if (st) {
+        nhid_checkpointer_stop(st->ckpt);
         conn_close(st->wconn);
         if (st->tls_ok)
             pthread_key_delete(st->tls);
@@ -697,6 +700,7 @@ void nhid_store_close(struct nhid_store *st)
     pthread_mutex_unlock(&st->q_mu);
     if (st->writer_started)
         pthread_join(st->writer, NULL);
+    nhid_checkpointer_stop(st->ckpt);
 
     /* After the key is deleted no thread-exit destructor runs for it. */
     pthread_key_delete(st->tls);
@@ -726,6 +730,7 @@ void nhid_store_get_stats(struct nhid_store *st, struct nhid_store_stats *out)
     pthread_mutex_lock(&st->stats_mu);
     *out = st->stats;
     pthread_mutex_unlock(&st->stats_mu);
+    out->checkpoints = nhid_checkpointer_count(st->ckpt);
 }
 
 /* ---- reads ---------------------------------------------------------------- */

@@ -108,6 +108,7 @@ struct nhid_store_stats {
     uint64_t jobs_failed;   /* jobs that returned an error (rolled back to their savepoint) */
     uint64_t commit_errors; /* batches whose COMMIT failed */
     uint64_t max_batch;     /* largest batch so far */
+    uint64_t checkpoints;   /* WAL checkpoints run (off the writer thread) */
 };
 void nhid_store_get_stats(struct nhid_store *st, struct nhid_store_stats *out);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "store/store.h"
 
@@ -987,6 +988,116 @@ static void test_linger_sees_every_commit(void **state)
     free(g);
 }
 
+/* ---- WAL: gathered writes and the checkpointer ------------------------------ */
+
+struct big_batch {
+    unsigned first, n;
+    size_t value_len;
+};
+
+static void big_value(char *out, size_t len, unsigned i)
+{
+    for (size_t k = 0; k < len; k++)
+        out[k] = (char)('a' + (i * 7 + k) % 26);
+    out[len] = '\0';
+}
+
+static int big_put(struct nhid_txn *txn, void *arg)
+{
+    const struct big_batch *b = arg;
+    char key[64];
+    char *val = malloc(b->value_len + 1);
+    if (val == NULL)
+        return NHID_ERR_NOMEM;
+    int rc = NHID_OK;
+    for (unsigned i = b->first; i < b->first + b->n && rc == NHID_OK; i++) {
+        snprintf(key, sizeof(key), "big/%08u", i);
+        big_value(val, b->value_len, i);
+        rc = nhid_txn_put(txn, key, (const uint8_t *)val, b->value_len);
+    }
+    free(val);
+    return rc;
+}
+
+/* Rows read through a separate connection of SQLite's own (default VFS): what the files hold. */
+static unsigned count_in_file(const char *path, const char *prefix_lo, const char *prefix_hi)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    unsigned n = 0;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM kv WHERE key >= ?1 AND key < ?2",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(s, 1, prefix_lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, prefix_hi, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    n = (unsigned)sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+/*
+ * A durable store gathers WAL writes until the commit's sync: a commit far
+ * larger than one gathered write (hundreds of frames) is in the files as
+ * soon as it is acknowledged, complete, for any other connection.
+ */
+static void test_wal_writes_reach_file_at_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct big_batch b = {.first = 0, .n = 300, .value_len = 3000};
+
+    assert_int_equal(nhid_store_write(f->st, big_put, &b), NHID_OK);
+    assert_int_equal(count_in_file(f->path, "big/", "big0"), 300);
+    put1(f->st, "small/one", "x");
+    assert_int_equal(count_in_file(f->path, "small/", "small0"), 1);
+
+    char *want = malloc(b.value_len + 1), *got;
+    big_value(want, b.value_len, 299);
+    got = get1(f->st, "big/00000299");
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+}
+
+/*
+ * Checkpoints run on their own thread once the WAL passes its threshold,
+ * alongside later commits, and lose nothing.
+ */
+static void test_checkpoints_off_writer(void **state)
+{
+    struct fixture *f = *state;
+    struct nhid_store_stats stats;
+    /* 40 commits of 100 values spanning 3 pages each: ~12,000 WAL frames. */
+    for (unsigned c = 0; c < 40; c++) {
+        struct big_batch b = {.first = c * 100, .n = 100, .value_len = 10000};
+        assert_int_equal(nhid_store_write(f->st, big_put, &b), NHID_OK);
+    }
+    for (int i = 0; i < 500; i++) {
+        nhid_store_get_stats(f->st, &stats);
+        if (stats.checkpoints > 0)
+            break;
+        usleep(10000);
+    }
+    assert_true(stats.checkpoints > 0);
+    /* Writes after the checkpoint, then everything is there, in this process and in the files. */
+    put1(f->st, "after/checkpoint", "yes");
+    assert_int_equal(count_in_file(f->path, "big/", "big0"), 4000);
+    char *v = get1(f->st, "after/checkpoint");
+    assert_string_equal(v, "yes");
+    free(v);
+    nhid_store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(open_store(f, true), NHID_OK);
+    assert_int_equal(count_in_file(f->path, "big/", "big0"), 4000);
+    v = get1(f->st, "big/00003999");
+    assert_non_null(v);
+    assert_int_equal(strlen(v), 10000);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1008,6 +1119,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stage_scan_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stage_unsupported_falls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linger_sees_every_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_writes_reach_file_at_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_off_writer, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
