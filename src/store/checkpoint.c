@@ -23,6 +23,7 @@ struct nhid_checkpointer {
     bool wanted; /* a commit left the WAL past the threshold */
     bool closing;
     unsigned long runs;
+    int asked_at; /* WAL frames at the last request (writer thread only) */
     pthread_t thread;
 };
 
@@ -53,12 +54,24 @@ static void *checkpointer_main(void *arg)
     return NULL;
 }
 
+/*
+ * After each commit, on the writer thread. A checkpoint that copied every
+ * frame lets the writer restart the WAL from its start, but only once no
+ * reader still holds a snapshot that needs the old frames (loops keep
+ * theirs for up to 50 ms); until then the WAL stays past the threshold.
+ * So ask again only after another half threshold of frames, not after
+ * every commit: each checkpoint costs two fsyncs, which the writer's own
+ * fsync would queue behind.
+ */
 static int wal_hook(void *arg, sqlite3 *db, const char *schema, int frames)
 {
     struct nhid_checkpointer *cp = arg;
     (void)db;
     (void)schema;
-    if (frames >= NHID_CHECKPOINT_FRAMES) {
+    if (frames < cp->asked_at)
+        cp->asked_at = 0; /* the WAL was restarted */
+    if (frames >= NHID_CHECKPOINT_FRAMES && frames >= cp->asked_at + NHID_CHECKPOINT_FRAMES / 2) {
+        cp->asked_at = frames;
         pthread_mutex_lock(&cp->mu);
         if (!cp->wanted) {
             cp->wanted = true;
