@@ -200,6 +200,7 @@ struct nhid_identity_login {
     int64_t max_ttl;    /* 0: none */
     int64_t period;
     int64_t num_uses;
+    json_t *bound_cidrs; /* token_bound_cidrs (borrowed), may be NULL */
 };
 
 /*

@@ -97,6 +97,7 @@ int nhid_identity_login_issue(struct nhid_request *req, struct nhid_response *re
         .entity_id = idm_jstr(ident, "id"),
         .identity = name,
         .auth_method = l->method,
+        .bound_cidrs = l->bound_cidrs,
     };
     NHID_TRY(nhid_token_create(req->core, req->txn, &p, token, &auth));
     resp->auth = auth;

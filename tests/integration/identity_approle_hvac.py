@@ -123,6 +123,24 @@ near = body["data"]["secret_id"]
 t.call("secret ID bound to 127.0.0.0/8: login from 127.0.0.1 works",
        lambda: anon().auth.approle.login(role_id, near))
 
+# token_bound_cidrs: the token itself works only from those addresses, on every use.
+st, body, _ = srv.api("POST", "auth/approle/role/web-1/secret-id", {"token_bound_cidrs": ["127.0.0.1/32"]})
+pinned_sid = body["data"]["secret_id"]
+st, body, _ = srv.api("POST", "auth/approle/login", {"role_id": role_id, "secret_id": pinned_sid}, token="")
+t.eq("login with a secret ID carrying token_bound_cidrs", st, 200)
+pinned = body["auth"]["client_token"]
+st, body, _ = srv.api("GET", "auth/token/lookup-self", token=pinned)
+t.eq("bound token used from 127.0.0.1 -> 200", st, 200)
+t.eq("... lookup shows its bound_cidrs", body["data"].get("bound_cidrs"), ["127.0.0.1/32"])
+st, body, _ = srv.api("GET", "auth/token/lookup-self", token=pinned, source="127.0.0.2")
+t.eq("bound token used from 127.0.0.2 -> 403", st, 403)
+t.ok("... naming bound_cidrs", "bound_cidrs" in json.dumps(body), body)
+st, body, _ = srv.api("POST", "auth/approle/login", {"role_id": role_id, "secret_id": near}, token="",
+                      source="127.0.0.2")
+t.eq("an unbound token's login from 127.0.0.2 works", st, 200)
+st, body, _ = srv.api("GET", "auth/token/lookup-self", token=body["auth"]["client_token"], source="127.0.0.2")
+t.eq("... and its token works from 127.0.0.2", st, 200)
+
 # ---- destroy ---------------------------------------------------------------------
 t.call("destroy_secret_id", lambda: root.auth.approle.destroy_secret_id("web-1", g2["data"]["secret_id"]))
 t.raises("destroyed secret ID cannot log in", lambda: anon().auth.approle.login(role_id, g2["data"]["secret_id"]),

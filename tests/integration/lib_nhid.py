@@ -99,13 +99,17 @@ class Server:
             ctx.load_cert_chain(cert, key)
         return ctx
 
-    def api(self, method, path, body=None, token=None, headers=None, raw=None, timeout=15):
+    def api(self, method, path, body=None, token=None, headers=None, raw=None, timeout=15,
+            source=None):
         """One request on a fresh connection. token=None uses self.token;
         token="" sends none. body: a dict (sent as JSON) or None; raw: bytes.
+        source: the client's local address (e.g. "127.0.0.2"; any 127/8
+        address is local on Linux), for bound-CIDR checks.
         Returns (status, parsed JSON or text or None, headers dict lower-case).
         Raises OSError/ssl.SSLError when no HTTP response arrives."""
         conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
-                                           context=self.ssl_context())
+                                           context=self.ssl_context(),
+                                           source_address=(source, 0) if source else None)
         h = dict(headers or {})
         tok = self.token if token is None else token
         if tok:

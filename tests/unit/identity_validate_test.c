@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "auth/approle/approle.h"
+#include "core/cidr.h"
 #include "identity/identity.h"
 
 static void test_names(void **state)

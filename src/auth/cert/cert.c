@@ -11,7 +11,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "auth/approle/approle.h"
+#include "core/cidr.h"
 #include "identity/identity.h"
 #include "store/store.h"
 
@@ -526,6 +526,7 @@ static int h_login(struct nhid_request *req, struct nhid_response *resp)
         .max_ttl = nhid_json_int(role, "token_max_ttl"),
         .period = nhid_json_int(role, "token_period"),
         .num_uses = nhid_json_int(role, "token_num_uses"),
+        .bound_cidrs = json_object_get(role, "token_bound_cidrs"),
     };
     NHID_TRY(nhid_identity_login_issue(req, resp, ident, &l, NULL));
 out:

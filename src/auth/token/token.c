@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "barrier/barrier.h"
+#include "core/cidr.h"
 #include "core/json_text.h"
 #include "identity/identity.h"
 #include "store/store.h"
@@ -195,6 +196,10 @@ static void entry_text(struct nhid_text *t, const struct nhid_token_params *p, c
     text_str_field(t, ",\"auth_method\":", p->auth_method ? p->auth_method : "token");
     if (expire)
         text_int_field(t, ",\"expire_ms\":", now_ms + ttl * 1000);
+    if (json_array_size(p->bound_cidrs)) {
+        nhid_text_lit(t, ",\"bound_cidrs\":");
+        nhid_text_json(t, p->bound_cidrs);
+    }
     nhid_text_lit(t, "}");
 }
 
@@ -470,6 +475,14 @@ static int token_authenticate(struct nhid_request *req, struct nhid_response *re
         json_decref(e);
         return nhid_resp_error(resp, 403, "permission denied: token expired");
     }
+    /* token_bound_cidrs of the role it came from: usable only from those addresses, every use. */
+    if (!nhid_cidr_list_allows(json_object_get(e, "bound_cidrs"), req->remote_addr)) {
+        json_decref(e);
+        return nhid_resp_error(resp, 403,
+                               "permission denied: this token cannot be used from %s (outside its "
+                               "bound_cidrs)",
+                               req->remote_addr ? req->remote_addr : "an unknown address");
+    }
     /* A token bound to a suspended or decommissioned identity stops working at once. */
     const char *entity = nhid_json_str(e, "entity_id");
     if (*entity && req->core->identity_gate) {
@@ -526,6 +539,8 @@ static json_t *lookup_data(json_t *e, const char *token)
         json_object_set_new(d, "id", json_string(token));
     if (d && nhid_json_str(e, "identity")[0])
         json_object_set_new(d, "identity", json_string(nhid_json_str(e, "identity")));
+    if (d && json_array_size(json_object_get(e, "bound_cidrs")))
+        json_object_set(d, "bound_cidrs", json_object_get(e, "bound_cidrs"));
     if (d && nhid_json_int(e, "period"))
         json_object_set_new(d, "period", json_integer(nhid_json_int(e, "period")));
     return d;

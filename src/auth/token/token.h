@@ -36,6 +36,7 @@ struct nhid_token_params {
     const char *entity_id;   /* identity binding, may be NULL */
     const char *identity;    /* identity name, may be NULL */
     const char *auth_method; /* "token", "approle", ... */
+    json_t *bound_cidrs;     /* array of CIDRs (borrowed), may be NULL: usable only from these */
 };
 
 /*
