@@ -3,7 +3,7 @@
 # with durable tokens (wrk -t2 -cCONNS, TLS keep-alive, loopback; wrk
 # shares the two CPUs with the server), then a kill -9 durability check:
 # every token acknowledged before the crash still works after restart.
-#   BENCH_DURATION (default 10s), BENCH_CONNS (default 64)
+#   BENCH_DURATION (default 10s), BENCH_CONNS (default 64; also run at twice that)
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" && pwd)
@@ -41,17 +41,24 @@ wrk.method = "POST"
 wrk.body = '{"role_id":"$RID","secret_id":"$SID"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
-echo "load: wrk -t2 -c$CONNS -d$DUR, TLS keep-alive, loopback; no audit device"
-wrk -t2 -c"$CONNS" -d"$DUR" --latency -s "$W/login.lua" "$URL/v1/auth/approle/login" >"$W/wrk" 2>&1
-RATE=$(awk '/Requests\/sec/ {print $2}' "$W/wrk")
-P50=$(awk '$1=="50%" {print $2}' "$W/wrk")
-P99=$(awk '$1=="99%" {print $2}' "$W/wrk")
-NON2XX=$(awk '/Non-2xx/ {print $NF}' "$W/wrk")
-printf 'approle login (durable token, no audit): %s logins/s  p50 %s  p99 %s  non-2xx %s\n' "$RATE" "$P50" "$P99" "${NON2XX:-0}"
+# Two client counts: with CONNS clients the rate is bound by the group-commit
+# cycle (each client waits for its batch's fsync); with twice as many the
+# batches double and the two CPUs saturate. The figure is the peak.
+run_login() { # CONNS OUT
+    wrk -t2 -c"$1" -d"$DUR" --latency -s "$W/login.lua" "$URL/v1/auth/approle/login" >"$2" 2>&1
+    printf '%s logins/s  p50 %s  p99 %s  non-2xx %s' "$(awk '/Requests\/sec/ {print $2}' "$2")" \
+        "$(awk '$1=="50%" {print $2}' "$2")" "$(awk '$1=="99%" {print $2}' "$2")" \
+        "$(awk '/Non-2xx/ {print $NF}' "$2" | grep . || echo 0)"
+}
+PEAK_CONNS=$((CONNS * 2))
+echo "load: wrk -t2 -c$CONNS and -c$PEAK_CONNS, -d$DUR, TLS keep-alive, loopback"
+printf 'approle login (durable token, no audit), %3d clients: %s\n' "$CONNS" "$(run_login "$CONNS" "$W/wrk")"
+printf 'approle login (durable token, no audit), %3d clients: %s\n' "$PEAK_CONNS" "$(run_login "$PEAK_CONNS" "$W/wrk2")"
+PEAK=$(awk '/Requests\/sec/ {print $2}' "$W/wrk" "$W/wrk2" | sort -g | tail -1)
+printf 'approle login peak (durable token, no audit): %s logins/s (target >= 10000)\n' "$PEAK"
 api PUT sys/audit/file "{\"type\":\"file\",\"options\":{\"file_path\":\"$W/audit.log\"}}" >/dev/null
-wrk -t2 -c"$CONNS" -d"$DUR" --latency -s "$W/login.lua" "$URL/v1/auth/approle/login" >"$W/wrk2" 2>&1
-printf 'approle login (durable token, audited):  %s logins/s  p50 %s  p99 %s\n' \
-    "$(awk '/Requests\/sec/ {print $2}' "$W/wrk2")" "$(awk '$1=="50%" {print $2}' "$W/wrk2")" "$(awk '$1=="99%" {print $2}' "$W/wrk2")"
+printf 'approle login (durable token, audited),  %3d clients: %s\n' "$CONNS" "$(run_login "$CONNS" "$W/wrk3")"
+printf 'approle login (durable token, audited),  %3d clients: %s\n' "$PEAK_CONNS" "$(run_login "$PEAK_CONNS" "$W/wrk4")"
 
 # Durability: logins acknowledged while the server is killed with -9 must survive.
 /usr/bin/python3 - "$URL" "$W/data/ca.pem" "$RID" "$SID" "$W/tokens" <<'PY' &
@@ -82,10 +89,19 @@ kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=
 wait "$LOADER" 2>/dev/null
 ACKED=$(wc -l <"$W/tokens")
 start
-LOST=0
-while read -r tok; do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$W/data/ca.pem" -H "X-Vault-Token: $tok" "$URL/v1/auth/token/lookup-self")
-    [[ $code == 200 ]] || LOST=$((LOST + 1))
-done <"$W/tokens"
+# Every acknowledged token must look itself up after the restart (one keep-alive connection).
+LOST=$(/usr/bin/python3 - "$URL" "$W/data/ca.pem" "$W/tokens" <<'PY'
+import ssl, sys, http.client
+url, ca, path = sys.argv[1:]
+host, port = url.split("//")[1].split(":")
+c = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=ca), timeout=10)
+lost = 0
+for tok in open(path).read().split():
+    c.request("GET", "/v1/auth/token/lookup-self", headers={"X-Vault-Token": tok})
+    r = c.getresponse(); r.read()
+    lost += r.status != 200
+print(lost)
+PY
+)
 echo "kill -9 during logins: $ACKED tokens acknowledged, $LOST lost after restart"
 ((LOST == 0))
