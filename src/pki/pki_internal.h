@@ -23,15 +23,15 @@
 
 #define PKI_MOD "pki"
 #define PKI_ISSUERS_MAX 16
-#define PKI_SERIAL_LEN 16          /* bytes: 0x01, 48-bit time in ms, 72 random bits */
-#define PKI_SERIAL_MAX 20          /* RFC 5280 §4.1.2.2: at most 20 octets */
-#define PKI_CSR_MAX (16u * 1024u)  /* bytes of a PEM CSR */
+#define PKI_SERIAL_LEN 16         /* bytes: 0x01, 48-bit time in ms, 72 random bits */
+#define PKI_SERIAL_MAX 20         /* RFC 5280 §4.1.2.2: at most 20 octets */
+#define PKI_CSR_MAX (16u * 1024u) /* bytes of a PEM CSR */
 #define PKI_OCSP_REQ_MAX (16u * 1024u)
-#define PKI_OCSP_REQ_CERTS_MAX 16  /* certificates asked about in one OCSP request */
-#define PKI_SANS_MAX 64            /* DNS + IP SANs in one certificate */
-#define PKI_DEFAULT_TTL 3600       /* DESIGN.md: certificates live 1 h by default */
+#define PKI_OCSP_REQ_CERTS_MAX 16 /* certificates asked about in one OCSP request */
+#define PKI_SANS_MAX 64           /* DNS + IP SANs in one certificate */
+#define PKI_DEFAULT_TTL 3600      /* DESIGN.md: certificates live 1 h by default */
 #define PKI_DEFAULT_MAX_TTL (24 * 3600)
-#define PKI_BACKDATE 30            /* notBefore = now - 30 s (clock skew, as Vault) */
+#define PKI_BACKDATE 30 /* notBefore = now - 30 s (clock skew, as Vault) */
 #define PKI_CRL_VALIDITY (12 * 3600)
 #define PKI_CRL_REFRESH (6 * 3600) /* re-sign when less than this is left */
 #define PKI_OCSP_VALIDITY 3600
@@ -45,8 +45,8 @@
 #define PKI_N_CRL_ROUTES 7
 #define PKI_N_OCSP_ROUTES 2
 #define PKI_N_BUNDLE_ROUTES 1
-#define PKI_N_ROUTES                                                                             \
-    (PKI_N_ISSUER_ROUTES + PKI_N_ROLE_ROUTES + PKI_N_ISSUE_ROUTES + PKI_N_CRL_ROUTES +           \
+#define PKI_N_ROUTES                                                                               \
+    (PKI_N_ISSUER_ROUTES + PKI_N_ROLE_ROUTES + PKI_N_ISSUE_ROUTES + PKI_N_CRL_ROUTES +             \
      PKI_N_OCSP_ROUTES + PKI_N_BUNDLE_ROUTES)
 
 /* RFC 5280 §5.3.1 reason codes we accept. */
@@ -78,7 +78,7 @@ struct pki_revset {
     size_t n, cap;
     uint32_t *slots; /* open addressing, index+1 into v (0 = empty) */
     size_t nslots;
-    uint8_t *der;    /* concatenated DER of every entry (CRL revokedCertificates content) */
+    uint8_t *der; /* concatenated DER of every entry (CRL revokedCertificates content) */
     size_t der_len, der_cap;
 };
 
@@ -89,14 +89,14 @@ struct pki_issuer {
     char *cert_pem;
     uint8_t *cert_der;
     size_t cert_der_len;
-    json_t *chain_pem;     /* array: this cert's chain up to the root (excluding itself) */
+    json_t *chain_pem; /* array: this cert's chain up to the root (excluding itself) */
     struct nhid_signer *signer;
     enum nhid_key_type key_type;
-    uint8_t *name_der;     /* DER of the subject Name */
+    uint8_t *name_der; /* DER of the subject Name */
     size_t name_der_len;
     uint8_t ski[64];
     size_t ski_len;
-    uint8_t key_sha1[20];  /* SHA-1 of the subject public key BIT STRING (OCSP byKey) */
+    uint8_t key_sha1[20]; /* SHA-1 of the subject public key BIT STRING (OCSP byKey) */
     uint8_t name_sha1[20], name_sha256[32], key_sha256[32]; /* OCSP CertID matching */
     int64_t not_before, not_after;
     bool retired;
@@ -113,12 +113,12 @@ struct pki_issuer {
 
 struct pki_state {
     struct nhid_core *core;
-    pthread_rwlock_t lock;      /* issuers array and default (admin changes) */
+    pthread_rwlock_t lock; /* issuers array and default (admin changes) */
     struct pki_issuer *issuers[PKI_ISSUERS_MAX];
     size_t n_issuers;
     char default_id[37];
     uint64_t bundle_sequence;
-    pthread_mutex_t rev_lock;   /* revoked sets and CRL caches */
+    pthread_mutex_t rev_lock; /* revoked sets and CRL caches */
     bool ready;
 };
 
@@ -142,8 +142,8 @@ void der_tlv(struct der *d, uint8_t tag, const void *p, size_t n);
 void der_wrap(struct der *d, size_t start, uint8_t tag);
 void der_uint(struct der *d, const uint8_t *be, size_t n); /* INTEGER from unsigned big-endian */
 void der_uint64(struct der *d, uint64_t v);
-void der_utctime(struct der *d, int64_t t);     /* UTCTime or GeneralizedTime per RFC 5280 §4.1.2.5 */
-void der_gentime(struct der *d, int64_t t);     /* GeneralizedTime (OCSP) */
+void der_utctime(struct der *d, int64_t t); /* UTCTime or GeneralizedTime per RFC 5280 §4.1.2.5 */
+void der_gentime(struct der *d, int64_t t); /* GeneralizedTime (OCSP) */
 /* AlgorithmIdentifier of the signature a key type makes (RFC 5758, 8410, 4055). */
 const uint8_t *pki_sigalg_der(enum nhid_key_type t, size_t *len);
 
@@ -168,8 +168,8 @@ struct pki_role {
     json_t *allowed_dns_names;  /* array of patterns */
     json_t *allowed_ip_sans;    /* array of CIDRs */
     int64_t ttl, max_ttl;
-    char key_type[16];          /* "any", "ec", "rsa", "ed25519" */
-    int64_t key_bits;           /* minimum (RSA) or exact curve size (EC); 0 = default */
+    char key_type[16]; /* "any", "ec", "rsa", "ed25519" */
+    int64_t key_bits;  /* minimum (RSA) or exact curve size (EC); 0 = default */
     bool no_store;
     bool allow_other_identities;
     char issuer_ref[64];
@@ -188,12 +188,15 @@ extern const size_t pki_n_role_routes;
 
 /* ---- CSR fast path (pki_csr.c) ---------------------------------------------- */
 
+/* Largest uncompressed EC point the fast path takes: P-384, 0x04 || X || Y. */
+#define PKI_CSR_POINT_MAX 97
+
 struct pki_csr {
-    EVP_PKEY *pkey;        /* the CSR's key, imported without a decoder */
-    int curve_nid;         /* NID_X9_62_prime256v1 or NID_secp384r1 */
-    uint8_t point[97];     /* uncompressed point */
+    EVP_PKEY *pkey;                   /* the CSR's key, imported without a decoder */
+    int curve_nid;                    /* NID_X9_62_prime256v1 or NID_secp384r1 */
+    uint8_t point[PKI_CSR_POINT_MAX]; /* uncompressed point */
     size_t point_len;
-    bool has_attributes;   /* attributes present (may request SANs) */
+    bool has_attributes; /* attributes present (may request SANs) */
     uint8_t *der;
     size_t der_len;
 };
@@ -214,7 +217,7 @@ extern const size_t pki_n_issue_routes;
 int pki_issue_for_identity(struct nhid_core *core, struct nhid_txn *txn, const char *identity,
                            const char *spiffe_id, const char *csr_pem, json_t **out, char *err,
                            size_t errlen);
-void pki_serial_hex(const uint8_t *serial, size_t len, char *out);  /* "3ab4..." */
+void pki_serial_hex(const uint8_t *serial, size_t len, char *out);   /* "3ab4..." */
 void pki_serial_colon(const uint8_t *serial, size_t len, char *out); /* "3a:b4:..." */
 /* Parse "3ab4..." or "3a:b4:..." into bytes. */
 NHID_MUST_CHECK int pki_serial_parse(const char *s, uint8_t *out, size_t *len);
@@ -228,8 +231,8 @@ extern const size_t pki_n_jobs;
 NHID_MUST_CHECK int pki_revoked_load(struct pki_state *st, struct nhid_txn *txn);
 void pki_revset_free(struct pki_revset *r);
 /* Is serial revoked by issuer? Fills *rev on true. Takes rev_lock. */
-bool pki_is_revoked(struct pki_state *st, struct pki_issuer *is, const uint8_t *serial,
-                    size_t len, struct pki_revoked *rev);
+bool pki_is_revoked(struct pki_state *st, struct pki_issuer *is, const uint8_t *serial, size_t len,
+                    struct pki_revoked *rev);
 /* Revoke a stored certificate inside a writable txn (and schedule the in-memory update). */
 NHID_MUST_CHECK int pki_revoke_serial(struct nhid_core *core, struct nhid_txn *txn,
                                       const char *serial_hex, int reason, bool from_lifecycle,
@@ -252,7 +255,7 @@ NHID_MUST_CHECK int pki_bundle_load(struct pki_state *st, struct nhid_txn *txn);
 
 /* ---- small helpers -------------------------------------------------------- */
 
-char *pki_x509_pem(X509 *x);          /* malloc'd PEM */
+char *pki_x509_pem(X509 *x); /* malloc'd PEM */
 NHID_MUST_CHECK int pki_pem_to_x509(const char *pem, X509 **out);
 const char *pki_jstr(json_t *o, const char *k);
 

@@ -99,8 +99,9 @@ int nhid_pki_csr_parse(const uint8_t *in, size_t len, void **out, char *err, siz
     }
     ERR_clear_error();
     if (req == NULL) {
-        snprintf(err, errlen, "not a valid PKCS#10 certificate request (PEM \"CERTIFICATE "
-                              "REQUEST\" or DER)");
+        snprintf(err, errlen,
+                 "not a valid PKCS#10 certificate request (PEM \"CERTIFICATE "
+                 "REQUEST\" or DER)");
         return NHID_ERR_INVALID;
     }
     EVP_PKEY *pk = X509_REQ_get0_pubkey(req);
@@ -155,8 +156,9 @@ int nhid_pki_key_check(void *evp_pkey, const char *key_type, int64_t key_bits, c
     } else if (EVP_PKEY_is_a(pk, "ED25519")) {
         have = "ed25519";
     } else {
-        snprintf(err, errlen, "key type %s is not supported (use ec P-256/P-384, rsa >= 2048 or "
-                              "ed25519)",
+        snprintf(err, errlen,
+                 "key type %s is not supported (use ec P-256/P-384, rsa >= 2048 or "
+                 "ed25519)",
                  EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk) : "unknown");
         return NHID_ERR_INVALID;
     }
@@ -177,8 +179,8 @@ static void ext_init(void)
 {
     ext_bc = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:FALSE");
     ext_ku_sig = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, "critical,digitalSignature");
-    ext_ku_rsa = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage,
-                                     "critical,digitalSignature,keyEncipherment");
+    ext_ku_rsa =
+        X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, "critical,digitalSignature,keyEncipherment");
     ext_eku = X509V3_EXT_conf_nid(NULL, NULL, NID_ext_key_usage, "serverAuth,clientAuth");
 }
 
@@ -188,8 +190,8 @@ struct issue_in {
     const struct pki_role *role;
     EVP_PKEY *pub;
     const char *spiffe_id;
-    json_t *dns;         /* array of strings */
-    json_t *ips;         /* array of strings */
+    json_t *dns; /* array of strings */
+    json_t *ips; /* array of strings */
     const char *cn;
     int64_t ttl;
     const char *identity; /* name */
@@ -274,8 +276,8 @@ static int build_svid(struct nhid_core *core, struct pki_issuer *is, const struc
     name = X509_NAME_new();
     NHID_CHECK_ALLOC(name);
     if (in->cn && *in->cn &&
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)in->cn, -1,
-                                   -1, 0) != 1)
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)in->cn, -1, -1,
+                                   0) != 1)
         NHID_FAIL(NHID_ERR_INVALID);
     X509_set_subject_name(x, name);
     X509_set_issuer_name(x, X509_get_subject_name(is->cert));
@@ -314,8 +316,10 @@ static int build_svid(struct nhid_core *core, struct pki_issuer *is, const struc
     NHID_TRY(add_general_name(gens, GEN_URI, in->spiffe_id));
     size_t i;
     json_t *v;
-    json_array_foreach(in->dns, i, v) NHID_TRY(add_general_name(gens, GEN_DNS, json_string_value(v)));
-    json_array_foreach(in->ips, i, v) NHID_TRY(add_general_name(gens, GEN_IPADD, json_string_value(v)));
+    json_array_foreach(in->dns, i, v)
+        NHID_TRY(add_general_name(gens, GEN_DNS, json_string_value(v)));
+    json_array_foreach(in->ips, i, v)
+        NHID_TRY(add_general_name(gens, GEN_IPADD, json_string_value(v)));
     bool empty_subject = X509_NAME_entry_count(name) == 0;
     if (X509_add1_ext_i2d(x, NID_subject_alt_name, gens, empty_subject, 0) != 1)
         NHID_FAIL(NHID_ERR_CRYPTO);
@@ -394,8 +398,8 @@ static int check_sans(const struct pki_role *role, const struct issue_in *in, ch
         if (pki_glob_match(json_string_value(p), in->spiffe_id))
             ok = true;
         if (used < sizeof(allowed))
-            used += (size_t)snprintf(allowed + used, sizeof(allowed) - used, "%s%s",
-                                     j ? ", " : "", json_string_value(p));
+            used += (size_t)snprintf(allowed + used, sizeof(allowed) - used, "%s%s", j ? ", " : "",
+                                     json_string_value(p));
     }
     if (!ok) {
         snprintf(err, errlen, "field \"spiffe_id\": %s is not allowed by role %s (allowed: %s)",
@@ -421,8 +425,9 @@ static int check_sans(const struct pki_role *role, const struct issue_in *in, ch
                                          j ? ", " : "", json_string_value(p));
         }
         if (!ok) {
-            snprintf(err, errlen, "field \"alt_names\": DNS name %s is not allowed by role %s "
-                                  "(allowed: %s)",
+            snprintf(err, errlen,
+                     "field \"alt_names\": DNS name %s is not allowed by role %s "
+                     "(allowed: %s)",
                      d, role->name, used ? allowed : "none");
             return NHID_ERR_INVALID;
         }
@@ -490,8 +495,8 @@ static int issue_common(struct nhid_core *core, struct nhid_txn *txn, struct iss
     if (in->ttl <= 0)
         in->ttl = in->role->ttl > 0 ? in->role->ttl : PKI_DEFAULT_TTL;
     if (in->ttl > in->role->max_ttl) {
-        snprintf(err, errlen, "field \"ttl\": %" PRId64 "s is more than the role's max_ttl %" PRId64
-                              "s",
+        snprintf(err, errlen,
+                 "field \"ttl\": %" PRId64 "s is more than the role's max_ttl %" PRId64 "s",
                  in->ttl, in->role->max_ttl);
         NHID_FAIL(NHID_ERR_INVALID);
     }
@@ -501,12 +506,14 @@ static int issue_common(struct nhid_core *core, struct nhid_txn *txn, struct iss
     if (is == NULL || is->retired) {
         *status = is ? 400 : 503;
         if (is)
-            snprintf(err, errlen, "issuer %s of role %s is retired: point the role at another "
-                                  "issuer (issuer_ref)",
+            snprintf(err, errlen,
+                     "issuer %s of role %s is retired: point the role at another "
+                     "issuer (issuer_ref)",
                      in->role->issuer_ref, in->role->name);
         else
-            snprintf(err, errlen, "no issuer \"%s\" for role %s: generate a root first "
-                                  "(pki/root/generate/internal)",
+            snprintf(err, errlen,
+                     "no issuer \"%s\" for role %s: generate a root first "
+                     "(pki/root/generate/internal)",
                      in->role->issuer_ref, in->role->name);
         NHID_FAIL(is ? NHID_ERR_INVALID : NHID_ERR_UNAVAILABLE);
     }
@@ -555,11 +562,11 @@ static int csr_sans(X509_REQ *req, json_t *uris, json_t *dns, json_t *ips)
     for (int i = 0; i < sk_GENERAL_NAME_num(gens) && i < PKI_SANS_MAX + 2; i++) {
         GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
         if (g->type == GEN_URI)
-            json_array_append_new(uris, json_stringn((const char *)g->d.ia5->data,
-                                                     (size_t)g->d.ia5->length));
+            json_array_append_new(
+                uris, json_stringn((const char *)g->d.ia5->data, (size_t)g->d.ia5->length));
         else if (g->type == GEN_DNS)
-            json_array_append_new(dns, json_stringn((const char *)g->d.ia5->data,
-                                                    (size_t)g->d.ia5->length));
+            json_array_append_new(
+                dns, json_stringn((const char *)g->d.ia5->data, (size_t)g->d.ia5->length));
         else if (g->type == GEN_IPADD) {
             char buf[64];
             if (g->d.ip->length == 4 || g->d.ip->length == 16) {
@@ -582,15 +589,16 @@ static int resolve_identity(struct nhid_request *req, struct nhid_response *resp
     char name[NHID_IDENTITY_NAME_MAX + 1];
     const char *spiffe = *spiffe_io;
     if (req->auth.identity[0]) {
-        rc = nhid_identity_get(req->core, req->txn, req->auth.identity, &caller);
+        rc = nhid_identity_get_shared(req->core, req->txn, req->auth.identity, &caller);
         if (rc < 0)
             NHID_FAIL(nhid_resp_error(resp, 403, "the calling identity %s is not registered",
                                       req->auth.identity));
     }
     if (spiffe == NULL || *spiffe == '\0') {
         if (caller == NULL)
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"spiffe_id\": required (the caller has "
-                                                 "no identity to default to)"));
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"spiffe_id\": required (the caller has "
+                                      "no identity to default to)"));
         spiffe = pki_jstr(caller, "spiffe_id");
     }
     char msg[300];
@@ -609,10 +617,11 @@ static int resolve_identity(struct nhid_request *req, struct nhid_response *resp
                                       spiffe, role->name));
         rc = nhid_identity_by_spiffe(req->core, req->txn, spiffe, name);
         if (rc == NHID_OK)
-            rc = nhid_identity_get(req->core, req->txn, name, &ident);
+            rc = nhid_identity_get_shared(req->core, req->txn, name, &ident);
         if (rc == NHID_ERR_NOT_FOUND)
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"spiffe_id\": no identity has SPIFFE ID "
-                                                 "%s (register it under identity/machine/ first)",
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"spiffe_id\": no identity has SPIFFE ID "
+                                      "%s (register it under identity/machine/ first)",
                                       spiffe));
         NHID_TRY(rc);
     }
@@ -627,9 +636,9 @@ out:
     return rc;
 }
 
-static const char *const sign_fields[] = {"csr", "spiffe_id", "uri_sans", "alt_names", "ip_sans",
-                                          "common_name", "ttl", "format", "key_type", "key_bits",
-                                          NULL};
+static const char *const sign_fields[] = {"csr",      "spiffe_id",   "uri_sans", "alt_names",
+                                          "ip_sans",  "common_name", "ttl",      "format",
+                                          "key_type", "key_bits",    NULL};
 
 /* pki/sign/:role and pki/issue/:role */
 static int do_issue(struct nhid_request *req, struct nhid_response *resp, bool sign)
@@ -671,8 +680,7 @@ static int do_issue(struct nhid_request *req, struct nhid_response *resp, bool s
         /* Vault's use_csr_sans: SANs in the CSR count as requested when none are given. */
         bool want_csr_sans = spiffe == NULL && json_array_size(uris) == 0 &&
                              json_array_size(dns) == 0 && json_array_size(ips) == 0;
-        rc = pki_csr_parse_fast((const uint8_t *)csr_pem, strlen(csr_pem), &fast, err,
-                                sizeof(err));
+        rc = pki_csr_parse_fast((const uint8_t *)csr_pem, strlen(csr_pem), &fast, err, sizeof(err));
         if (rc == NHID_ERR_INVALID)
             NHID_FAIL(nhid_resp_error(resp, 400, "field \"csr\": %s", err));
         if (rc == NHID_OK && !(want_csr_sans && fast.has_attributes)) {
@@ -680,8 +688,8 @@ static int do_issue(struct nhid_request *req, struct nhid_response *resp, bool s
             pub = fast.pkey;
         } else {
             void *v = NULL;
-            rc = nhid_pki_csr_parse((const uint8_t *)csr_pem, strlen(csr_pem), &v, err,
-                                    sizeof(err));
+            rc =
+                nhid_pki_csr_parse((const uint8_t *)csr_pem, strlen(csr_pem), &v, err, sizeof(err));
             if (rc < 0)
                 NHID_FAIL(nhid_resp_error(resp, rc == NHID_ERR_TOO_LARGE ? 413 : 400,
                                           "field \"csr\": %s", err));
@@ -698,17 +706,19 @@ static int do_issue(struct nhid_request *req, struct nhid_response *resp, bool s
         NHID_TRY(nhid_body_string(req, resp, "key_type", "ec", &kt));
         NHID_TRY(nhid_body_int(req, resp, "key_bits", 0, 0, 8192, &bits));
         if (nhid_key_type_parse(kt, (int)bits, &t) < 0)
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"key_type\"/\"key_bits\": \"%s\"/%" PRId64
-                                                 " is not supported (use ec with 256 or 384, "
-                                                 "ed25519, or rsa with 2048, 3072 or 4096)",
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"key_type\"/\"key_bits\": \"%s\"/%" PRId64
+                                      " is not supported (use ec with 256 or 384, "
+                                      "ed25519, or rsa with 2048, 3072 or 4096)",
                                       kt, bits));
         NHID_TRY(nhid_signer_generate(t, &keygen));
         pub = nhid_signer_public_key(keygen);
     }
     if (spiffe == NULL && json_array_size(uris) > 0) {
         if (json_array_size(uris) > 1)
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"uri_sans\": an X509-SVID has exactly "
-                                                 "one URI SAN, the SPIFFE ID (got %zu)",
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"uri_sans\": an X509-SVID has exactly "
+                                      "one URI SAN, the SPIFFE ID (got %zu)",
                                       json_array_size(uris)));
         spiffe = json_string_value(json_array_get(uris, 0));
     }
@@ -721,13 +731,21 @@ static int do_issue(struct nhid_request *req, struct nhid_response *resp, bool s
         json_t *v;
         json_array_foreach(dns, i, v) if (!strcmp(json_string_value(v), cn)) ok = true;
         if (!ok || strlen(cn) > 64)
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"common_name\": \"%s\" must be the "
-                                                 "identity's name or one of the DNS alt_names",
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"common_name\": \"%s\" must be the "
+                                      "identity's name or one of the DNS alt_names",
                                       cn));
     }
-    struct issue_in in = {.role = &role, .pub = pub, .spiffe_id = spiffe, .dns = dns, .ips = ips,
-                          .cn = cn, .ttl = ttl, .identity = pki_jstr(ident, "name"),
-                          .entity_id = pki_jstr(ident, "id"), .fast = use_fast ? &fast : NULL};
+    struct issue_in in = {.role = &role,
+                          .pub = pub,
+                          .spiffe_id = spiffe,
+                          .dns = dns,
+                          .ips = ips,
+                          .cn = cn,
+                          .ttl = ttl,
+                          .identity = pki_jstr(ident, "name"),
+                          .entity_id = pki_jstr(ident, "id"),
+                          .fast = use_fast ? &fast : NULL};
     int status;
     bool capped = false;
     rc = issue_common(req->core, req->txn, &in, &data, &status, err, sizeof(err), &capped);
@@ -741,8 +759,9 @@ static int do_issue(struct nhid_request *req, struct nhid_response *resp, bool s
         const char *kt = nhid_key_type_name(nhid_signer_type(keygen));
         json_object_set_new(data, "private_key", json_string(key_pem));
         json_object_set_new(data, "private_key_type",
-                            json_string(!strncmp(kt, "ec", 2) ? "ec"
-                                        : !strncmp(kt, "rsa", 3) ? "rsa" : "ed25519"));
+                            json_string(!strncmp(kt, "ec", 2)    ? "ec"
+                                        : !strncmp(kt, "rsa", 3) ? "rsa"
+                                                                 : "ed25519"));
     }
     if (capped)
         resp->warnings = json_pack("[s]", "TTL capped at the issuer's notAfter");
@@ -806,9 +825,10 @@ static int h_renew(struct nhid_request *req, struct nhid_response *resp)
     NHID_CHECK_ALLOC(dns);
     NHID_CHECK_ALLOC(ips);
     if (peer == NULL)
-        NHID_FAIL(nhid_resp_error(resp, 403, "permission denied: renewal is authenticated by the "
-                                             "current certificate; present it as the TLS client "
-                                             "certificate"));
+        NHID_FAIL(nhid_resp_error(resp, 403,
+                                  "permission denied: renewal is authenticated by the "
+                                  "current certificate; present it as the TLS client "
+                                  "certificate"));
     if (st == NULL || !st->ready)
         NHID_FAIL(NHID_ERR_SEALED);
     /* The issuer pointer is used only under the lock (seal frees issuers). */
@@ -820,23 +840,26 @@ static int h_renew(struct nhid_request *req, struct nhid_response *resp)
                    pki_is_revoked(st, is, sn->data, (size_t)sn->length, &rv);
     pthread_rwlock_unlock(&st->lock);
     if (is == NULL)
-        NHID_FAIL(nhid_resp_error(resp, 403, "permission denied: the client certificate was not "
-                                             "issued by this nhid"));
+        NHID_FAIL(nhid_resp_error(resp, 403,
+                                  "permission denied: the client certificate was not "
+                                  "issued by this nhid"));
     int64_t now = nhid_now();
     if (asn1_unix(X509_get0_notAfter(peer)) <= now || asn1_unix(X509_get0_notBefore(peer)) > now)
-        NHID_FAIL(nhid_resp_error(resp, 403, "permission denied: the client certificate is not "
-                                             "valid now (expired?)"));
+        NHID_FAIL(nhid_resp_error(resp, 403,
+                                  "permission denied: the client certificate is not "
+                                  "valid now (expired?)"));
     if (sn->length > PKI_SERIAL_MAX)
         NHID_FAIL(nhid_resp_error(resp, 403, "permission denied: unknown certificate"));
     if (revoked)
-        NHID_FAIL(nhid_resp_error(resp, 403, "permission denied: the client certificate is "
-                                             "revoked"));
+        NHID_FAIL(nhid_resp_error(resp, 403,
+                                  "permission denied: the client certificate is "
+                                  "revoked"));
     pki_serial_hex(sn->data, (size_t)sn->length, hex);
     NHID_TRY(nhid_fmt(key, sizeof(key), "pki/cert/%s", hex));
     rc = nhid_core_load_json(req->core, req->txn, key, &rec);
     if (rc == NHID_ERR_NOT_FOUND)
-        NHID_FAIL(nhid_resp_error(resp, 403, "permission denied: no record of certificate %s",
-                                  hex));
+        NHID_FAIL(
+            nhid_resp_error(resp, 403, "permission denied: no record of certificate %s", hex));
     NHID_TRY(rc);
     /* The revoked set in memory lags a commit by one batch: check the record too. */
     char rkey[128];
@@ -845,8 +868,9 @@ static int h_renew(struct nhid_request *req, struct nhid_response *resp)
     NHID_TRY(nhid_fmt(rkey, sizeof(rkey), "pki/revoked/%s", hex));
     if (nhid_txn_get(req->txn, rkey, &rv_raw, &rv_len) == NHID_OK) {
         free(rv_raw);
-        NHID_FAIL(nhid_resp_error(resp, 403, "permission denied: the client certificate is "
-                                             "revoked"));
+        NHID_FAIL(nhid_resp_error(resp, 403,
+                                  "permission denied: the client certificate is "
+                                  "revoked"));
     }
     NHID_TRY(nhid_body_only(req, resp, fields));
     NHID_TRY(nhid_body_string(req, resp, "csr", "", &csr_pem));
@@ -862,11 +886,12 @@ static int h_renew(struct nhid_request *req, struct nhid_response *resp)
         pub = csr ? X509_REQ_get0_pubkey(csr) : NULL;
     }
     if (rc < 0)
-        NHID_FAIL(nhid_resp_error(resp, rc == NHID_ERR_TOO_LARGE ? 413 : 400, "field \"csr\": %s",
-                                  err));
+        NHID_FAIL(
+            nhid_resp_error(resp, rc == NHID_ERR_TOO_LARGE ? 413 : 400, "field \"csr\": %s", err));
     if (EVP_PKEY_eq(pub, X509_get0_pubkey(peer)) == 1)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"csr\": renewal needs a new key (the CSR "
-                                             "reuses the current certificate's key)"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"csr\": renewal needs a new key (the CSR "
+                                  "reuses the current certificate's key)"));
     rc = pki_role_load(req->core, req->txn, pki_jstr(rec, "role"), &role);
     if (rc == NHID_ERR_NOT_FOUND)
         NHID_FAIL(nhid_resp_error(resp, 403, "permission denied: role %s no longer exists",
@@ -885,8 +910,8 @@ static int h_renew(struct nhid_request *req, struct nhid_response *resp)
     for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
         GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
         if (g->type == GEN_DNS)
-            json_array_append_new(dns, json_stringn((const char *)g->d.ia5->data,
-                                                    (size_t)g->d.ia5->length));
+            json_array_append_new(
+                dns, json_stringn((const char *)g->d.ia5->data, (size_t)g->d.ia5->length));
         else if (g->type == GEN_IPADD && (g->d.ip->length == 4 || g->d.ip->length == 16)) {
             char buf[64];
             inet_ntop(g->d.ip->length == 4 ? AF_INET : AF_INET6, g->d.ip->data, buf, sizeof(buf));
@@ -896,10 +921,16 @@ static int h_renew(struct nhid_request *req, struct nhid_response *resp)
     GENERAL_NAMES_free(gens);
     char cn[128] = "";
     X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof(cn));
-    struct issue_in in = {.role = &role, .pub = pub,
-                          .spiffe_id = pki_jstr(ident, "spiffe_id"), .dns = dns, .ips = ips,
-                          .cn = cn, .ttl = ttl, .identity = pki_jstr(ident, "name"),
-                          .entity_id = pki_jstr(ident, "id"), .fast = csr ? NULL : &fast};
+    struct issue_in in = {.role = &role,
+                          .pub = pub,
+                          .spiffe_id = pki_jstr(ident, "spiffe_id"),
+                          .dns = dns,
+                          .ips = ips,
+                          .cn = cn,
+                          .ttl = ttl,
+                          .identity = pki_jstr(ident, "name"),
+                          .entity_id = pki_jstr(ident, "id"),
+                          .fast = csr ? NULL : &fast};
     int status;
     rc = issue_common(req->core, req->txn, &in, &data, &status, err, sizeof(err), NULL);
     if (rc < 0)
@@ -958,8 +989,14 @@ int pki_issue_for_identity(struct nhid_core *core, struct nhid_txn *txn, const c
         snprintf(err, errlen, "field \"csr\": %s", e2);
         goto out;
     }
-    struct issue_in in = {.role = &role, .pub = X509_REQ_get0_pubkey(csr), .spiffe_id = spiffe_id,
-                          .dns = dns, .ips = ips, .cn = identity, .ttl = 0, .identity = identity,
+    struct issue_in in = {.role = &role,
+                          .pub = X509_REQ_get0_pubkey(csr),
+                          .spiffe_id = spiffe_id,
+                          .dns = dns,
+                          .ips = ips,
+                          .cn = identity,
+                          .ttl = 0,
+                          .identity = identity,
                           .entity_id = pki_jstr(ident, "id")};
     int status;
     rc = issue_common(core, txn, &in, out, &status, err, errlen, NULL);
@@ -1025,7 +1062,7 @@ static int h_cert_read(struct nhid_request *req, struct nhid_response *resp)
 struct list_ctx {
     json_t *keys;
     size_t prefix_len;
-    bool expiry;       /* key tail is "<ts>/<entity>/<type>/<serial>" */
+    bool expiry; /* key tail is "<ts>/<entity>/<type>/<serial>" */
     int64_t until;
     const char *entity; /* filter (expiry scan) */
 };
@@ -1138,11 +1175,11 @@ out:
 const struct nhid_route pki_issue_routes[] = {
     {"pki/sign/:role", NHID_M_WRITE, NHID_ROUTE_WRITE | NHID_ROUTE_OPTIMISTIC, h_sign, "sign"},
     {"pki/issue/:role", NHID_M_WRITE,
-     NHID_ROUTE_WRITE | NHID_ROUTE_OPTIMISTIC | NHID_ROUTE_NO_AUDIT_DATA, h_issue,
-     "issue"},
+     NHID_ROUTE_WRITE | NHID_ROUTE_OPTIMISTIC | NHID_ROUTE_NO_AUDIT_DATA, h_issue, "issue"},
     {"pki/renew", NHID_M_WRITE, NHID_ROUTE_WRITE | NHID_ROUTE_UNAUTH, h_renew, "renew"},
     {"pki/cert/:serial", NHID_M_GET, 0, h_cert_read, "read"},
     {"pki/certs", NHID_M_LIST | NHID_M_GET, 0, h_certs_list, "list"},
 };
 const size_t pki_n_issue_routes = NHID_ARRAY_LEN(pki_issue_routes);
-_Static_assert(NHID_ARRAY_LEN(pki_issue_routes) == PKI_N_ISSUE_ROUTES, "update PKI_N_ISSUE_ROUTES in pki_internal.h");
+_Static_assert(NHID_ARRAY_LEN(pki_issue_routes) == PKI_N_ISSUE_ROUTES,
+               "update PKI_N_ISSUE_ROUTES in pki_internal.h");

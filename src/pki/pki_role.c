@@ -52,7 +52,8 @@ int pki_role_load(struct nhid_core *core, struct nhid_txn *txn, const char *name
     json_t *rec = NULL;
     if (nhid_fmt(key, sizeof(key), "pki/role/%s", name) < 0)
         return NHID_ERR_NOT_FOUND;
-    int rc = nhid_core_load_json(core, txn, key, &rec);
+    /* Read-only here: the per-thread decoded copy (signing loads the role on every request). */
+    int rc = nhid_core_load_json_shared(core, txn, key, &rec);
     if (rc < 0)
         return rc;
     memset(out, 0, sizeof(*out));
@@ -75,8 +76,8 @@ static json_t *default_role(struct nhid_core *core)
 {
     char pat[300];
     snprintf(pat, sizeof(pat), "spiffe://%s/*", core->trust_domain);
-    return json_pack("{s:[s], s:[], s:[], s:I, s:I, s:s, s:I, s:b, s:b, s:s}",
-                     "allowed_spiffe_ids", pat, "allowed_dns_names", "allowed_ip_sans", "ttl",
+    return json_pack("{s:[s], s:[], s:[], s:I, s:I, s:s, s:I, s:b, s:b, s:s}", "allowed_spiffe_ids",
+                     pat, "allowed_dns_names", "allowed_ip_sans", "ttl",
                      (json_int_t)PKI_DEFAULT_TTL, "max_ttl", (json_int_t)PKI_DEFAULT_MAX_TTL,
                      "key_type", "any", "key_bits", (json_int_t)0, "no_store", 0,
                      "allow_other_identities", 0, "issuer_ref", "default");
@@ -118,8 +119,9 @@ static int check_list(struct nhid_response *resp, const char *field, json_t *lis
     {
         const char *s = json_string_value(v);
         if (s == NULL || *s == '\0' || strlen(s) > ROLE_PATTERN_LEN)
-            return nhid_resp_error(resp, 400, "field \"%s\": entry %zu must be a non-empty "
-                                              "string of at most %d bytes",
+            return nhid_resp_error(resp, 400,
+                                   "field \"%s\": entry %zu must be a non-empty "
+                                   "string of at most %d bytes",
                                    field, i + 1, ROLE_PATTERN_LEN);
     }
     return NHID_OK;
@@ -157,10 +159,17 @@ int pki_cidr_parse(const char *s, uint8_t addr[16], int *family, int *prefix)
     return NHID_ERR_INVALID;
 }
 
-static const char *const role_fields[] = {
-    "allowed_spiffe_ids", "allowed_dns_names", "allowed_ip_sans", "ttl",        "max_ttl",
-    "key_type",           "key_bits",          "no_store",        "allow_other_identities",
-    "issuer_ref",         NULL};
+static const char *const role_fields[] = {"allowed_spiffe_ids",
+                                          "allowed_dns_names",
+                                          "allowed_ip_sans",
+                                          "ttl",
+                                          "max_ttl",
+                                          "key_type",
+                                          "key_bits",
+                                          "no_store",
+                                          "allow_other_identities",
+                                          "issuer_ref",
+                                          NULL};
 
 static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
 {
@@ -172,8 +181,9 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
     bool no_store, other;
     char key[256], pat[300];
     if (!role_name_ok(name))
-        NHID_FAIL(nhid_resp_error(resp, 400, "role name \"%s\": use 1 to 128 letters, digits, "
-                                             "'-', '_', '.'",
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "role name \"%s\": use 1 to 128 letters, digits, "
+                                  "'-', '_', '.'",
                                   name));
     NHID_TRY(nhid_fmt(key, sizeof(key), "pki/role/%s", name));
     /* Vault semantics: a write replaces the role; absent fields take defaults. */
@@ -201,8 +211,9 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
     json_array_foreach(spiffe, i, v)
     {
         if (!nhid_has_prefix(json_string_value(v), "spiffe://"))
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"allowed_spiffe_ids\": \"%s\" must "
-                                                 "start with spiffe://",
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"allowed_spiffe_ids\": \"%s\" must "
+                                      "start with spiffe://",
                                       json_string_value(v)));
     }
     json_array_foreach(ips, i, v)
@@ -210,8 +221,9 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
         uint8_t a[16];
         int fam, pl;
         if (pki_cidr_parse(json_string_value(v), a, &fam, &pl) < 0)
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"allowed_ip_sans\": \"%s\" is not an IP "
-                                                 "address or CIDR (e.g. 10.0.0.0/8)",
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"allowed_ip_sans\": \"%s\" is not an IP "
+                                      "address or CIDR (e.g. 10.0.0.0/8)",
                                       json_string_value(v)));
     }
     if (ttl <= 0)
@@ -219,28 +231,32 @@ static int h_role_write(struct nhid_request *req, struct nhid_response *resp)
     if (max_ttl <= 0 || max_ttl > 365 * 24 * 3600)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"max_ttl\": must be between 1s and 8760h"));
     if (ttl > max_ttl)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"ttl\": %" PRId64 "s is more than max_ttl "
-                                             "%" PRId64 "s",
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"ttl\": %" PRId64 "s is more than max_ttl "
+                                  "%" PRId64 "s",
                                   ttl, max_ttl));
     if (strcmp(kt, "any") && strcmp(kt, "ec") && strcmp(kt, "rsa") && strcmp(kt, "ed25519"))
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"key_type\": \"%s\" is not supported (use "
-                                             "any, ec, rsa, ed25519)",
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"key_type\": \"%s\" is not supported (use "
+                                  "any, ec, rsa, ed25519)",
                                   kt));
     if (!strcmp(kt, "rsa") && bits != 0 && bits != 2048 && bits != 3072 && bits != 4096)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"key_bits\": %" PRId64 " for rsa (use 2048, "
-                                             "3072 or 4096 as the minimum)",
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"key_bits\": %" PRId64 " for rsa (use 2048, "
+                                  "3072 or 4096 as the minimum)",
                                   bits));
     if (!strcmp(kt, "ec") && bits != 0 && bits != 256 && bits != 384)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"key_bits\": %" PRId64 " for ec (use 256 "
-                                             "or 384)",
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"key_bits\": %" PRId64 " for ec (use 256 "
+                                  "or 384)",
                                   bits));
     if ((!strcmp(kt, "any") || !strcmp(kt, "ed25519")) && bits != 0)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"key_bits\": only with key_type ec or rsa"));
-    rec = json_pack("{s:O, s:O, s:O, s:I, s:I, s:s, s:I, s:b, s:b, s:s}", "allowed_spiffe_ids",
-                    spiffe, "allowed_dns_names", dns, "allowed_ip_sans", ips, "ttl",
-                    (json_int_t)ttl, "max_ttl", (json_int_t)max_ttl, "key_type", kt, "key_bits",
-                    (json_int_t)bits, "no_store", no_store, "allow_other_identities", other,
-                    "issuer_ref", issuer);
+    rec =
+        json_pack("{s:O, s:O, s:O, s:I, s:I, s:s, s:I, s:b, s:b, s:s}", "allowed_spiffe_ids",
+                  spiffe, "allowed_dns_names", dns, "allowed_ip_sans", ips, "ttl", (json_int_t)ttl,
+                  "max_ttl", (json_int_t)max_ttl, "key_type", kt, "key_bits", (json_int_t)bits,
+                  "no_store", no_store, "allow_other_identities", other, "issuer_ref", issuer);
     NHID_CHECK_ALLOC(rec);
     NHID_TRY(nhid_core_save_json(req->core, req->txn, key, rec));
     resp->data = json_incref(rec);
@@ -305,4 +321,5 @@ const struct nhid_route pki_role_routes[] = {
     {"pki/roles/:name", NHID_M_DELETE, NHID_ROUTE_WRITE, h_role_delete, "delete"},
 };
 const size_t pki_n_role_routes = NHID_ARRAY_LEN(pki_role_routes);
-_Static_assert(NHID_ARRAY_LEN(pki_role_routes) == PKI_N_ROLE_ROUTES, "update PKI_N_ROLE_ROUTES in pki_internal.h");
+_Static_assert(NHID_ARRAY_LEN(pki_role_routes) == PKI_N_ROLE_ROUTES,
+               "update PKI_N_ROLE_ROUTES in pki_internal.h");

@@ -100,9 +100,11 @@ static void test_csr_parse_errors(void **state)
     assert_int_equal(nhid_pki_csr_parse((const uint8_t *)"", 0, &req, err, sizeof(err)),
                      NHID_ERR_INVALID);
     assert_non_null(strstr(err, "empty"));
-    const char *junk = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
-    assert_int_equal(nhid_pki_csr_parse((const uint8_t *)junk, strlen(junk), &req, err, sizeof(err)),
-                     NHID_ERR_INVALID);
+    const char *junk =
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
+    assert_int_equal(
+        nhid_pki_csr_parse((const uint8_t *)junk, strlen(junk), &req, err, sizeof(err)),
+        NHID_ERR_INVALID);
     assert_non_null(strstr(err, "PKCS#10"));
     size_t big = PKI_CSR_MAX + 1;
     uint8_t *huge = calloc(1, big);
@@ -125,13 +127,56 @@ static char *corrupt_signature(const char *pem)
     assert_int_equal(nhid_base64_encode(der, (size_t)n, &b64), NHID_OK);
     size_t len = strlen(b64) + 100;
     char *out = malloc(len);
-    snprintf(out, len, "-----BEGIN CERTIFICATE REQUEST-----\n%s\n-----END CERTIFICATE REQUEST-----\n",
-             b64);
+    snprintf(out, len,
+             "-----BEGIN CERTIFICATE REQUEST-----\n%s\n-----END CERTIFICATE REQUEST-----\n", b64);
     free(b64);
     OPENSSL_free(der);
     X509_REQ_free(r);
     BIO_free(b);
     return out;
+}
+
+/* Flip a bit of the public key's Y coordinate (P-256: BIT STRING 03 42 00 04 || X || Y): off the
+ * curve. */
+static char *corrupt_point(const char *pem)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509_REQ *r = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
+    unsigned char *der = NULL;
+    int n = i2d_X509_REQ(r, &der);
+    static const unsigned char head[] = {0x03, 0x42, 0x00, 0x04};
+    int at = -1;
+    for (int i = 0; i + 4 + 64 <= n && at < 0; i++)
+        if (memcmp(der + i, head, sizeof(head)) == 0)
+            at = i;
+    assert_true(at >= 0);
+    der[at + 4 + 63] ^= 0x01;
+    char *b64 = NULL;
+    assert_int_equal(nhid_base64_encode(der, (size_t)n, &b64), NHID_OK);
+    size_t len = strlen(b64) + 100;
+    char *out = malloc(len);
+    snprintf(out, len,
+             "-----BEGIN CERTIFICATE REQUEST-----\n%s\n-----END CERTIFICATE REQUEST-----\n", b64);
+    free(b64);
+    OPENSSL_free(der);
+    X509_REQ_free(r);
+    BIO_free(b);
+    return out;
+}
+
+/* A public key that is not a point of its curve is refused by the fast path's key import. */
+static void test_csr_point_off_curve(void **state)
+{
+    (void)state;
+    char err[256];
+    char *pem = make_csr("EC", "P-256", 0, NULL);
+    char *bad = corrupt_point(pem);
+    struct pki_csr c;
+    assert_int_equal(pki_csr_parse_fast((uint8_t *)bad, strlen(bad), &c, err, sizeof(err)),
+                     NHID_ERR_INVALID);
+    assert_non_null(strstr(err, "not a valid P-256 point"));
+    free(bad);
+    free(pem);
 }
 
 static void test_csr_bad_signature_both_paths(void **state)
@@ -248,13 +293,14 @@ static void test_ocsp_request_check(void **state)
     assert_int_equal(n, 1);
     assert_true(nonce);
     /* Truncated, empty, garbage. */
-    assert_int_equal(nhid_pki_ocsp_request_check(der, (size_t)len - 1, &n, &nonce, err, sizeof(err)),
-                     NHID_ERR_INVALID);
+    assert_int_equal(
+        nhid_pki_ocsp_request_check(der, (size_t)len - 1, &n, &nonce, err, sizeof(err)),
+        NHID_ERR_INVALID);
     assert_int_equal(nhid_pki_ocsp_request_check(der, 0, &n, &nonce, err, sizeof(err)),
                      NHID_ERR_INVALID);
-    assert_int_equal(nhid_pki_ocsp_request_check((const uint8_t *)"junk", 4, &n, &nonce, err,
-                                                 sizeof(err)),
-                     NHID_ERR_INVALID);
+    assert_int_equal(
+        nhid_pki_ocsp_request_check((const uint8_t *)"junk", 4, &n, &nonce, err, sizeof(err)),
+        NHID_ERR_INVALID);
     OPENSSL_free(der);
     /* More than 16 CertIDs. */
     for (int i = 0; i < PKI_OCSP_REQ_CERTS_MAX; i++)
@@ -283,7 +329,7 @@ static void test_serials_and_globs(void **state)
     assert_string_equal(hex, "3abc01");
     pki_serial_colon(b, n, colon);
     assert_string_equal(colon, "3a:bc:01");
-    assert_int_equal(pki_serial_parse("3abc0", b, &n), NHID_ERR_INVALID);  /* odd */
+    assert_int_equal(pki_serial_parse("3abc0", b, &n), NHID_ERR_INVALID); /* odd */
     assert_int_equal(pki_serial_parse("zz", b, &n), NHID_ERR_INVALID);
     assert_int_equal(pki_serial_parse("", b, &n), NHID_ERR_INVALID);
     assert_int_equal(pki_serial_parse("0102030405060708091011121314151617181920", b, &n), NHID_OK);
@@ -353,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_csr_parse_der),
         cmocka_unit_test(test_csr_parse_errors),
         cmocka_unit_test(test_csr_bad_signature_both_paths),
+        cmocka_unit_test(test_csr_point_off_curve),
         cmocka_unit_test(test_csr_fast_matches_full),
         cmocka_unit_test(test_key_check),
         cmocka_unit_test(test_ocsp_request_check),

@@ -481,8 +481,8 @@ static int h_role_list(struct nhid_request *req, struct nhid_response *resp)
 
 static json_t *cert_meta(const json_t *role, const struct peer_facts *f)
 {
-    return json_pack("{s:s, s:s, s:s, s:s}", "cert_name", nhid_json_str(role, "name"), "common_name", f->cn,
-                     "spiffe_id", f->spiffe, "serial_number", f->serial);
+    return json_pack("{s:s, s:s, s:s, s:s}", "cert_name", nhid_json_str(role, "name"),
+                     "common_name", f->cn, "spiffe_id", f->spiffe, "serial_number", f->serial);
 }
 
 static int h_login(struct nhid_request *req, struct nhid_response *resp)
@@ -602,11 +602,11 @@ static int h_self(struct nhid_request *req, struct nhid_response *resp)
     int rc = nhid_identity_get(req->core, req->txn, req->auth.identity, &rec);
     if (rc < 0)
         return nhid_resp_fail(resp, rc, NULL);
-    resp->data =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:O*, s:b}", "name", req->auth.identity, "entity_id",
-                  req->auth.entity_id, "spiffe_id", nhid_json_str(rec, "spiffe_id"), "state",
-                  nhid_json_str(rec, "state"), "auth_method", req->auth.method ? req->auth.method : "",
-                  "policies", req->auth.policies, "mtls", req->mtls);
+    resp->data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O*, s:b}", "name", req->auth.identity,
+                           "entity_id", req->auth.entity_id, "spiffe_id",
+                           nhid_json_str(rec, "spiffe_id"), "state", nhid_json_str(rec, "state"),
+                           "auth_method", req->auth.method ? req->auth.method : "", "policies",
+                           req->auth.policies, "mtls", req->mtls);
     json_decref(rec);
     return NHID_OK;
 }
