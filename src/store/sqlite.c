@@ -38,6 +38,8 @@
 #define STORE_BUSY_TIMEOUT_MS 10000
 /* Longest the writer waits for stragglers before starting a batch (0.5 ms). */
 #define STORE_GATHER_NS 500000L
+/* Slots of the writer's "last batch that wrote a key" table (a power of two; 128 KiB). */
+#define STORE_WRITTEN_SLOTS 16384u
 /* Page cache: 32 MiB for the writer, 4 MiB per reader thread (KiB, negative). */
 #define STORE_WRITER_CACHE_KIB 32768
 #define STORE_READER_CACHE_KIB 4096
@@ -151,6 +153,16 @@ struct nhid_store {
     struct conn *wconn;
     struct nhid_txn wtxn;
     struct nhid_checkpointer *ckpt; /* checkpoints the WAL off the writer thread */
+    /*
+     * Which batch last wrote a key, per hash slot of its key, and the last
+     * batch that deleted a range (any key): writer thread only. Lets the
+     * writer skip re-reading what a staged txn read when nothing that could
+     * be that key was written since the txn's snapshot (store_stage.h).
+     */
+    uint64_t *written;
+    uint64_t range_written;
+    uint64_t cur_batch;                 /* number of the batch being run: batches_done + 1 */
+    atomic_uint_fast64_t reads_skipped; /* read by nhid_store_get_stats on any thread */
     const char *vfs; /* SQLite VFS of every connection: WAL writes gathered when durable */
 };
 
@@ -428,6 +440,8 @@ static void run_batch(struct nhid_store *st, struct job *batch)
 {
     struct conn *c = st->wconn;
     struct job *j, *next;
+    /* Only the writer bumps batches_done, once per batch, after its commit. */
+    st->cur_batch = atomic_load_explicit(&st->batches_done, memory_order_relaxed) + 1;
     int rc = stmt_exec(c, S_BEGIN_IMM);
 
     if (rc < 0) {
@@ -650,6 +664,8 @@ int nhid_store_open(const struct nhid_store_config *cfg, struct nhid_store **out
         NHID_FAIL(NHID_ERR_NOMEM);
     st->tls_ok = true;
 
+    st->written = calloc(STORE_WRITTEN_SLOTS, sizeof(*st->written));
+    NHID_CHECK_ALLOC(st->written);
     NHID_TRY(conn_open(st, true, &st->wconn));
     NHID_TRY(nhid_checkpointer_start(st->path, st->vfs, &st->ckpt));
     nhid_checkpointer_attach(st->ckpt, st->wconn->db);
@@ -677,6 +693,7 @@ out:
             pthread_mutex_destroy(&st->stats_mu);
             pthread_mutex_destroy(&st->conns_mu);
         }
+        free(st->written);
         free(st->path);
         free(st);
     }
@@ -719,6 +736,7 @@ void nhid_store_close(struct nhid_store *st)
     pthread_mutex_destroy(&st->q_mu);
     pthread_mutex_destroy(&st->stats_mu);
     pthread_mutex_destroy(&st->conns_mu);
+    free(st->written);
     free(st->path);
     free(st);
 }
@@ -730,6 +748,7 @@ void nhid_store_get_stats(struct nhid_store *st, struct nhid_store_stats *out)
     pthread_mutex_lock(&st->stats_mu);
     *out = st->stats;
     pthread_mutex_unlock(&st->stats_mu);
+    out->stage_reads_skipped = atomic_load_explicit(&st->reads_skipped, memory_order_relaxed);
     out->checkpoints = nhid_checkpointer_count(st->ckpt);
 }
 
@@ -974,6 +993,44 @@ static bool txn_ok_base(const struct nhid_txn *txn)
     return txn && txn->c && (txn->writable || txn->c->depth > 0);
 }
 
+/* FNV-1a of the key, to a slot of st->written. */
+static size_t written_slot(const char *key)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ull;
+    }
+    return (size_t)(h & (STORE_WRITTEN_SLOTS - 1));
+}
+
+/* A write by the writer's txn: before the statement, so a failed one counts too. */
+static void note_written(struct nhid_txn *txn, const char *key)
+{
+    struct nhid_store *st = txn->st;
+    if (txn != &st->wtxn)
+        return;
+    if (key)
+        st->written[written_slot(key)] = st->cur_batch;
+    else
+        st->range_written = st->cur_batch;
+}
+
+uint64_t store_txn_snapshot_batches(const struct nhid_txn *base)
+{
+    return base->c->snap_batches;
+}
+
+bool store_unwritten_since(struct nhid_txn *w, const char *key, uint64_t snap_batches)
+{
+    struct nhid_store *st = w->st;
+    if (w != &st->wtxn || st->range_written > snap_batches ||
+        st->written[written_slot(key)] > snap_batches)
+        return false;
+    atomic_fetch_add_explicit(&st->reads_skipped, 1, memory_order_relaxed);
+    return true;
+}
+
 bool nhid_txn_writable(const struct nhid_txn *txn)
 {
     return txn && txn->writable;
@@ -1120,6 +1177,7 @@ int nhid_txn_put(struct nhid_txn *txn, const char *key, const uint8_t *val, size
                                  SQLITE_STATIC)) != SQLITE_OK)
         NHID_FAIL(log_sql(txn->c, src, "bind"));
     txn->writes++; /* counted before: a failed statement may have written */
+    note_written(txn, key);
     src = sqlite3_step(s);
     if (src != SQLITE_DONE)
         NHID_FAIL(log_sql(txn->c, src, "put"));
@@ -1146,6 +1204,7 @@ int nhid_txn_delete(struct nhid_txn *txn, const char *key)
     if ((src = sqlite3_bind_text(s, 1, key, (int)klen, SQLITE_STATIC)) != SQLITE_OK)
         NHID_FAIL(log_sql(txn->c, src, "bind"));
     txn->writes++; /* counted before: a failed statement may have written */
+    note_written(txn, key);
     src = sqlite3_step(s);
     if (src != SQLITE_DONE)
         NHID_FAIL(log_sql(txn->c, src, "delete"));
@@ -1289,6 +1348,7 @@ int nhid_txn_delete_prefix(struct nhid_txn *txn, const char *prefix, uint64_t *d
     NHID_TRY(stmt_acquire(txn->c, bounded ? S_DELR_END : S_DELR, &s, &temp));
     NHID_TRY(bind_range(txn->c, s, prefix, plen, bounded ? hi : NULL, hilen, 2));
     txn->writes++; /* counted before: a failed statement may have written */
+    note_written(txn, NULL);
     src = sqlite3_step(s);
     if (src != SQLITE_DONE)
         NHID_FAIL(log_sql(txn->c, src, "delete prefix"));

@@ -60,13 +60,19 @@ struct nhid_stage {
     struct staged_read *reads;
     size_t n_reads, cap_reads;
     bool unusable;
+    bool snapshot_known; /* base is a read txn: snap is its lower bound */
+    uint64_t snap;
 };
 
 struct nhid_stage *stage_new(struct nhid_txn *base)
 {
     struct nhid_stage *s = calloc(1, sizeof(*s));
-    if (s)
+    if (s) {
         s->base = base;
+        s->snapshot_known = !nhid_txn_writable(base);
+        if (s->snapshot_known)
+            s->snap = store_txn_snapshot_batches(base);
+    }
     return s;
 }
 
@@ -410,8 +416,12 @@ int stage_apply(struct nhid_stage *s, struct nhid_txn *w)
     int rc = NHID_OK;
     if (s->unusable)
         return NHID_ERR_UNSUPPORTED;
-    for (size_t i = 0; i < s->n_reads; i++)
-        NHID_TRY(still_true(&s->reads[i], w));
+    for (size_t i = 0; i < s->n_reads; i++) {
+        const struct staged_read *r = &s->reads[i];
+        if (r->kind == R_GET && s->snapshot_known && store_unwritten_since(w, r->a, s->snap))
+            continue;
+        NHID_TRY(still_true(r, w));
+    }
     for (size_t i = 0; i < s->n_ops; i++) {
         const struct staged_op *op = &s->ops[i];
         NHID_TRY(op->val ? nhid_txn_put(w, op->key, op->val, op->len)

@@ -103,12 +103,13 @@ NHID_MUST_CHECK int nhid_store_write(struct nhid_store *st, nhid_store_job_fn fn
 
 /* Counters since open (for metrics and the benchmark). */
 struct nhid_store_stats {
-    uint64_t batches;       /* transactions committed (or failed) by the writer */
-    uint64_t jobs;          /* jobs run */
-    uint64_t jobs_failed;   /* jobs that returned an error (rolled back to their savepoint) */
-    uint64_t commit_errors; /* batches whose COMMIT failed */
-    uint64_t max_batch;     /* largest batch so far */
-    uint64_t checkpoints;   /* WAL checkpoints run (off the writer thread) */
+    uint64_t batches;             /* transactions committed (or failed) by the writer */
+    uint64_t jobs;                /* jobs run */
+    uint64_t jobs_failed;         /* jobs that returned an error (rolled back to their savepoint) */
+    uint64_t commit_errors;       /* batches whose COMMIT failed */
+    uint64_t max_batch;           /* largest batch so far */
+    uint64_t checkpoints;         /* WAL checkpoints run (off the writer thread) */
+    uint64_t stage_reads_skipped; /* staged reads not re-read: unwritten since their snapshot */
 };
 void nhid_store_get_stats(struct nhid_store *st, struct nhid_store_stats *out);
 

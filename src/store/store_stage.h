@@ -10,6 +10,7 @@
 
 struct nhid_stage;
 
+/* base: a read txn (its snapshot bounds what may be skipped) or the writer's txn. */
 struct nhid_stage *stage_new(struct nhid_txn *base);
 void stage_free(struct nhid_stage *s);
 bool stage_usable(const struct nhid_stage *s);
@@ -24,6 +25,20 @@ int stage_scan(struct nhid_stage *s, const char *start, const char *end, size_t 
 int stage_scan_prefix(struct nhid_stage *s, const char *prefix, const char *after, size_t limit,
                       bool keys_only, nhid_scan_fn cb, void *arg);
 int stage_count_prefix(struct nhid_stage *s, const char *prefix, uint64_t *count);
+
+/*
+ * Skipping re-reads (sqlite.c). The writer remembers, per hash slot of a
+ * key, the last batch that wrote any key of that slot, and the last batch
+ * that deleted a range. A read txn's snapshot holds at least every batch
+ * up to the batches_done it read before its BEGIN
+ * (store_txn_snapshot_batches). So if neither the key's slot nor a range
+ * delete was written by a later batch (including the running one, whose
+ * number is higher), the key holds what the snapshot read and the writer
+ * need not read it again. A collision or a rolled-back write only costs
+ * a re-read.
+ */
+uint64_t store_txn_snapshot_batches(const struct nhid_txn *base);
+bool store_unwritten_since(struct nhid_txn *w, const char *key, uint64_t snap_batches);
 
 /* Validate the read set against w and apply the writes (see store.h). */
 int stage_apply(struct nhid_stage *s, struct nhid_txn *w);

@@ -897,6 +897,55 @@ static void test_stage_conflict_on_absent_key_created(void **state)
     free(g);
 }
 
+/*
+ * The writer skips re-reading a staged read when no batch after the
+ * snapshot wrote that key's slot; a write to the key itself, or a range
+ * delete, still forces the re-read (and so the conflict).
+ */
+static void test_stage_unwritten_reads_skipped(void **state)
+{
+    struct fixture *f = *state;
+    struct nhid_txn *snap = NULL, *stx;
+    struct nhid_store_stats before, after;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    put1(f->st, "a/read", "r");
+    stx = stage_begin(f->st, &snap);
+    assert_int_equal(nhid_txn_get(stx, "a/read", &v, &n), NHID_OK);
+    free(v);
+    assert_int_equal(nhid_txn_put(stx, "a/out", (const uint8_t *)"o", 1), NHID_OK);
+    nhid_store_read_end(snap);
+    put1(f->st, "b/unrelated", "x"); /* a later batch, another key */
+    nhid_store_get_stats(f->st, &before);
+    assert_int_equal(apply(f->st, stx), NHID_OK);
+    nhid_store_get_stats(f->st, &after);
+    assert_int_equal(after.stage_reads_skipped, before.stage_reads_skipped + 1);
+
+    /* The key rewritten with other bytes after the snapshot: re-read, conflict. */
+    stx = stage_begin(f->st, &snap);
+    assert_int_equal(nhid_txn_get(stx, "a/read", &v, &n), NHID_OK);
+    free(v);
+    assert_int_equal(nhid_txn_put(stx, "a/out", (const uint8_t *)"p", 1), NHID_OK);
+    nhid_store_read_end(snap);
+    put1(f->st, "a/read", "changed");
+    nhid_store_get_stats(f->st, &before);
+    assert_int_equal(apply(f->st, stx), NHID_ERR_CONFLICT);
+    nhid_store_get_stats(f->st, &after);
+    assert_int_equal(after.stage_reads_skipped, before.stage_reads_skipped);
+
+    /* A prefix delete after the snapshot: re-read, the key is gone, conflict. */
+    stx = stage_begin(f->st, &snap);
+    assert_int_equal(nhid_txn_get(stx, "a/read", &v, &n), NHID_OK);
+    free(v);
+    assert_int_equal(nhid_txn_put(stx, "z/out", (const uint8_t *)"q", 1), NHID_OK);
+    nhid_store_read_end(snap);
+    uint64_t deleted = 0;
+    assert_int_equal(nhid_store_write(f->st, delete_prefix_job, &deleted), NHID_OK);
+    assert_true(deleted >= 2);
+    assert_int_equal(apply(f->st, stx), NHID_ERR_CONFLICT);
+    assert_null(get1(f->st, "z/out"));
+}
+
 static void test_stage_scan_validation(void **state)
 {
     struct fixture *f = *state;
@@ -1116,6 +1165,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stage_reads_own_writes_and_applies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stage_conflict_on_changed_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stage_conflict_on_absent_key_created, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stage_unwritten_reads_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stage_scan_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stage_unsupported_falls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linger_sees_every_commit, setup, teardown),
