@@ -115,14 +115,22 @@ static void test_csr_parse_errors(void **state)
     assert_null(req);
 }
 
-/* Flip one bit of the signature of a PEM CSR. */
-static char *corrupt_signature(const char *pem)
+/* The DER of a PEM CSR (caller frees with OPENSSL_free); *n its length. */
+static unsigned char *csr_der(const char *pem, int *n)
 {
     BIO *b = BIO_new_mem_buf(pem, -1);
     X509_REQ *r = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
     unsigned char *der = NULL;
-    int n = i2d_X509_REQ(r, &der);
-    der[n - 3] ^= 0x01;
+    *n = i2d_X509_REQ(r, &der);
+    assert_true(*n > 0);
+    X509_REQ_free(r);
+    BIO_free(b);
+    return der;
+}
+
+/* DER back to a PEM CSR (malloc'd); frees der. */
+static char *csr_pem(unsigned char *der, int n)
+{
     char *b64 = NULL;
     assert_int_equal(nhid_base64_encode(der, (size_t)n, &b64), NHID_OK);
     size_t len = strlen(b64) + 100;
@@ -131,19 +139,24 @@ static char *corrupt_signature(const char *pem)
              "-----BEGIN CERTIFICATE REQUEST-----\n%s\n-----END CERTIFICATE REQUEST-----\n", b64);
     free(b64);
     OPENSSL_free(der);
-    X509_REQ_free(r);
-    BIO_free(b);
     return out;
+}
+
+/* Flip one bit of the signature of a PEM CSR. */
+static char *corrupt_signature(const char *pem)
+{
+    int n;
+    unsigned char *der = csr_der(pem, &n);
+    der[n - 3] ^= 0x01;
+    return csr_pem(der, n);
 }
 
 /* Flip a bit of the public key's Y coordinate (P-256: BIT STRING 03 42 00 04 || X || Y): off the
  * curve. */
 static char *corrupt_point(const char *pem)
 {
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    X509_REQ *r = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
-    unsigned char *der = NULL;
-    int n = i2d_X509_REQ(r, &der);
+    int n;
+    unsigned char *der = csr_der(pem, &n);
     static const unsigned char head[] = {0x03, 0x42, 0x00, 0x04};
     int at = -1;
     for (int i = 0; i + 4 + 64 <= n && at < 0; i++)
@@ -151,17 +164,7 @@ static char *corrupt_point(const char *pem)
             at = i;
     assert_true(at >= 0);
     der[at + 4 + 63] ^= 0x01;
-    char *b64 = NULL;
-    assert_int_equal(nhid_base64_encode(der, (size_t)n, &b64), NHID_OK);
-    size_t len = strlen(b64) + 100;
-    char *out = malloc(len);
-    snprintf(out, len,
-             "-----BEGIN CERTIFICATE REQUEST-----\n%s\n-----END CERTIFICATE REQUEST-----\n", b64);
-    free(b64);
-    OPENSSL_free(der);
-    X509_REQ_free(r);
-    BIO_free(b);
-    return out;
+    return csr_pem(der, n);
 }
 
 /* A public key that is not a point of its curve is refused by the fast path's key import. */
