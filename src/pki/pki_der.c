@@ -154,18 +154,18 @@ void der_utctime(struct der *d, int64_t t)
         der_gentime(d, t);
         return;
     }
-    int n = snprintf(buf, sizeof(buf), "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    int n = snprintf(buf, sizeof(buf), "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     der_tlv(d, 0x17, buf, (size_t)n);
 }
 
 const uint8_t *pki_sigalg_der(enum nhid_key_type t, size_t *len)
 {
     /* ecdsa-with-SHA256 / SHA384 (RFC 5758 §3.2: parameters absent) */
-    static const uint8_t es256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
-                                    0xce, 0x3d, 0x04, 0x03, 0x02};
-    static const uint8_t es384[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
-                                    0xce, 0x3d, 0x04, 0x03, 0x03};
+    static const uint8_t es256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                    0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+    static const uint8_t es384[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                    0x48, 0xce, 0x3d, 0x04, 0x03, 0x03};
     /* id-Ed25519 (RFC 8410 §3: parameters absent) */
     static const uint8_t ed[] = {0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70};
     /* sha256WithRSAEncryption (RFC 4055 §5: parameters NULL) */
@@ -185,6 +185,30 @@ const uint8_t *pki_sigalg_der(enum nhid_key_type t, size_t *len)
         *len = sizeof(rs256);
         return rs256;
     }
+}
+
+int pki_ext_der_cat(X509_EXTENSION *const *exts, size_t n, uint8_t **out, size_t *len)
+{
+    struct der d;
+    der_init(&d);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *one = NULL;
+        int k = i2d_X509_EXTENSION(exts[i], &one);
+        if (k <= 0) {
+            der_free(&d);
+            ERR_clear_error();
+            return NHID_ERR_CRYPTO;
+        }
+        der_raw(&d, one, (size_t)k);
+        OPENSSL_free(one);
+    }
+    if (d.oom) {
+        der_free(&d);
+        return NHID_ERR_NOMEM;
+    }
+    *out = d.p;
+    *len = d.len;
+    return NHID_OK;
 }
 
 /* ---- small helpers ------------------------------------------------------ */

@@ -100,8 +100,10 @@ struct pki_issuer {
     uint8_t name_sha1[20], name_sha256[32], key_sha256[32]; /* OCSP CertID matching */
     int64_t not_before, not_after;
     bool retired;
-    /* Per-issuer extensions precomputed once (AKI, CRL DP, AIA). */
+    /* Per-issuer extensions precomputed once (AKI, CRL DP, AIA), and their DER in that order. */
     X509_EXTENSION *ext_aki, *ext_crldp, *ext_aia;
+    uint8_t *leaf_ext_der;
+    size_t leaf_ext_der_len;
     /* CRL state (guarded by pki_state.rev_lock). */
     struct pki_revset rev;
     uint64_t crl_number;
@@ -146,6 +148,9 @@ void der_utctime(struct der *d, int64_t t); /* UTCTime or GeneralizedTime per RF
 void der_gentime(struct der *d, int64_t t); /* GeneralizedTime (OCSP) */
 /* AlgorithmIdentifier of the signature a key type makes (RFC 5758, 8410, 4055). */
 const uint8_t *pki_sigalg_der(enum nhid_key_type t, size_t *len);
+/* The DER encodings of n extensions, concatenated (caller frees *out with free()). */
+NHID_MUST_CHECK int pki_ext_der_cat(X509_EXTENSION *const *exts, size_t n, uint8_t **out,
+                                    size_t *len);
 
 /* ---- issuers (pki_issuer.c) ---------------------------------------------- */
 

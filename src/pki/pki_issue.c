@@ -174,6 +174,10 @@ int nhid_pki_key_check(void *evp_pkey, const char *key_type, int64_t key_bits, c
 
 static pthread_once_t ext_once = PTHREAD_ONCE_INIT;
 static X509_EXTENSION *ext_bc, *ext_ku_sig, *ext_ku_rsa, *ext_eku;
+/* DER of basicConstraints, keyUsage (digitalSignature) and extKeyUsage: the EC leaf's fixed part.
+ */
+static uint8_t *ext_ec_fixed_der;
+static size_t ext_ec_fixed_der_len;
 
 static void ext_init(void)
 {
@@ -182,6 +186,10 @@ static void ext_init(void)
     ext_ku_rsa =
         X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, "critical,digitalSignature,keyEncipherment");
     ext_eku = X509V3_EXT_conf_nid(NULL, NULL, NID_ext_key_usage, "serverAuth,clientAuth");
+    if (ext_bc && ext_ku_sig && ext_eku &&
+        pki_ext_der_cat((X509_EXTENSION *[]){ext_bc, ext_ku_sig, ext_eku}, 3, &ext_ec_fixed_der,
+                        &ext_ec_fixed_der_len) < 0)
+        ext_ec_fixed_der = NULL;
 }
 
 /* ---- building an SVID -------------------------------------------------------------- */
@@ -200,7 +208,8 @@ struct issue_in {
 };
 
 struct issue_out {
-    X509 *cert;
+    X509 *cert; /* built through OpenSSL's objects, or: */
+    char *pem;  /* built with the DER writer (build_svid_der) */
     char serial_hex[2 * PKI_SERIAL_MAX + 1];
     char serial_colon[3 * PKI_SERIAL_MAX + 1];
     int64_t not_after;
@@ -240,6 +249,26 @@ static int add_general_name(GENERAL_NAMES *gens, int type, const char *value)
 }
 
 /* Build and sign the certificate with issuer is (caller holds st->lock read). */
+/*
+ * Serial: 0x01 || 48-bit issuance time in ms || 72 random bits. CA/B BR
+ * §7.1 and the issue ask for at least 64 bits from a CSPRNG; the time
+ * prefix makes new records' keys (pki/cert/<serial>, the registry's
+ * identity/cred/.../<serial>) land at the end of the store's B-tree
+ * instead of at random pages, so issuance does not slow down as millions
+ * of records accumulate. The time is public anyway (notBefore).
+ */
+static int svid_serial(uint8_t serial[PKI_SERIAL_LEN])
+{
+    int rc = nhid_random_bytes(serial, PKI_SERIAL_LEN);
+    if (rc < 0)
+        return rc;
+    uint64_t ms = (uint64_t)nhid_now_ns() / 1000000u;
+    serial[0] = 0x01;
+    for (int i = 0; i < 6; i++)
+        serial[1 + i] = (uint8_t)(ms >> (8 * (5 - i)));
+    return NHID_OK;
+}
+
 static int build_svid(struct nhid_core *core, struct pki_issuer *is, const struct issue_in *in,
                       struct issue_out *out)
 {
@@ -256,19 +285,7 @@ static int build_svid(struct nhid_core *core, struct pki_issuer *is, const struc
     if (ext_bc == NULL || ext_ku_sig == NULL || ext_ku_rsa == NULL || ext_eku == NULL)
         NHID_FAIL(NHID_ERR_CRYPTO);
     X509_set_version(x, 2);
-    /*
-     * Serial: 0x01 || 48-bit issuance time in ms || 72 random bits. CA/B BR
-     * §7.1 and the issue ask for at least 64 bits from a CSPRNG; the time
-     * prefix makes new records' keys (pki/cert/<serial>, the registry's
-     * identity/cred/.../<serial>) land at the end of the store's B-tree
-     * instead of at random pages, so issuance does not slow down as millions
-     * of records accumulate. The time is public anyway (notBefore).
-     */
-    NHID_TRY(nhid_random_bytes(serial, sizeof(serial)));
-    uint64_t ms = (uint64_t)nhid_now_ns() / 1000000u;
-    serial[0] = 0x01;
-    for (int i = 0; i < 6; i++)
-        serial[1 + i] = (uint8_t)(ms >> (8 * (5 - i)));
+    NHID_TRY(svid_serial(serial));
     bn = BN_bin2bn(serial, sizeof(serial), NULL);
     NHID_CHECK_ALLOC(bn);
     if (BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL)
@@ -350,6 +367,149 @@ out:
     GENERAL_NAMES_free(gens);
     X509_NAME_free(name);
     X509_free(x);
+    return rc;
+}
+
+/*
+ * The same X509-SVID as build_svid() for a CSR key taken by the fast path
+ * (EC P-256/P-384), written with the DER writer (X.690) and signed through
+ * the signer interface: no OpenSSL certificate object, no ASN.1 template
+ * encoding or extension copies, no second encoding for the PEM. The
+ * fields and extensions are those of build_svid(), in the same order and
+ * with the same encodings (the fixed extensions are OpenSSL's own DER);
+ * RFC 5280 §4.1.
+ */
+static int build_svid_der(struct pki_issuer *is, const struct issue_in *in, struct issue_out *out)
+{
+    int rc = NHID_OK;
+    struct der d;
+    uint8_t serial[PKI_SERIAL_LEN], *sig = NULL;
+    size_t siglen = 0, alen = 0;
+    char *b64 = NULL;
+    der_init(&d);
+    pthread_once(&ext_once, ext_init);
+    if (ext_ec_fixed_der == NULL)
+        NHID_FAIL(NHID_ERR_CRYPTO);
+    NHID_TRY(svid_serial(serial));
+    int64_t now = nhid_now();
+    int64_t na = now + in->ttl;
+    /* Never past the issuer's notAfter (RFC 5280 §6.1.3 would reject the chain anyway). */
+    if (na > is->not_after) {
+        na = is->not_after;
+        out->capped = true;
+    }
+    const uint8_t *alg = pki_sigalg_der(is->key_type, &alen);
+    /* TBSCertificate ::= SEQUENCE { version [0] v3, serialNumber, signature, issuer, validity, ...
+     */
+    der_raw(&d, "\xa0\x03\x02\x01\x02", 5);
+    der_uint(&d, serial, sizeof(serial));
+    der_raw(&d, alg, alen);
+    der_raw(&d, is->name_der, is->name_der_len);
+    size_t at = d.len;
+    der_utctime(&d, now - PKI_BACKDATE);
+    der_utctime(&d, na);
+    der_wrap(&d, at, 0x30);
+    /* subject: CN as UTF8String (OpenSSL's default mask), or the empty Name. */
+    bool empty_subject = !(in->cn && *in->cn);
+    at = d.len;
+    if (!empty_subject) {
+        static const uint8_t cn_oid[] = {0x06, 0x03, 0x55, 0x04, 0x03};
+        der_raw(&d, cn_oid, sizeof(cn_oid));
+        der_tlv(&d, 0x0c, in->cn, strlen(in->cn));
+        der_wrap(&d, at, 0x30);
+        der_wrap(&d, at, 0x31);
+    }
+    der_wrap(&d, at, 0x30);
+    /* subjectPublicKeyInfo as received (RFC 5480 §2): id-ecPublicKey, the named curve, the point.
+     */
+    static const uint8_t ec_oid[] = {0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+    static const uint8_t p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+    static const uint8_t p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+    bool is256 = in->fast->curve_nid == NID_X9_62_prime256v1;
+    at = d.len;
+    der_raw(&d, ec_oid, sizeof(ec_oid));
+    der_raw(&d, is256 ? p256 : p384, is256 ? sizeof(p256) : sizeof(p384));
+    der_wrap(&d, at, 0x30);
+    size_t bits = d.len;
+    der_raw(&d, "", 1); /* no unused bits */
+    der_raw(&d, in->fast->point, in->fast->point_len);
+    der_wrap(&d, bits, 0x03);
+    der_wrap(&d, at, 0x30);
+    /* extensions [3]: basicConstraints, keyUsage, extKeyUsage, subjectAltName, SKI, AKI, CRL DP,
+     * AIA. */
+    size_t exts = d.len;
+    der_raw(&d, ext_ec_fixed_der, ext_ec_fixed_der_len);
+    /* X509-SVID §2: the one URI SAN; critical when the subject is empty (RFC 5280 §4.2.1.6). */
+    size_t ext = d.len;
+    der_raw(&d, "\x06\x03\x55\x1d\x11", 5);
+    if (empty_subject)
+        der_raw(&d, "\x01\x01\xff", 3);
+    size_t octets = d.len;
+    size_t names = d.len;
+    der_tlv(&d, 0x86, in->spiffe_id, strlen(in->spiffe_id));
+    size_t i;
+    json_t *v;
+    json_array_foreach(in->dns, i, v)
+        der_tlv(&d, 0x82, json_string_value(v), strlen(json_string_value(v)));
+    json_array_foreach(in->ips, i, v)
+    {
+        uint8_t a[16];
+        int fam, pl;
+        if (pki_cidr_parse(json_string_value(v), a, &fam, &pl) < 0)
+            NHID_FAIL(NHID_ERR_INVALID);
+        der_tlv(&d, 0x87, a, fam == AF_INET ? 4 : 16);
+    }
+    der_wrap(&d, names, 0x30);
+    der_wrap(&d, octets, 0x04);
+    der_wrap(&d, ext, 0x30);
+    /* RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING's bits. */
+    uint8_t kid[20];
+    SHA1(in->fast->point, in->fast->point_len, kid);
+    ext = d.len;
+    der_raw(&d, "\x06\x03\x55\x1d\x0e\x04\x16\x04\x14", 9);
+    der_raw(&d, kid, sizeof(kid));
+    der_wrap(&d, ext, 0x30);
+    der_raw(&d, is->leaf_ext_der, is->leaf_ext_der_len);
+    der_wrap(&d, exts, 0x30);
+    der_wrap(&d, exts, 0xa3);
+    der_wrap(&d, 0, 0x30);
+    if (d.oom)
+        NHID_FAIL(NHID_ERR_NOMEM);
+    NHID_TRY(nhid_signer_sign(is->signer, d.p, d.len, &sig, &siglen));
+    /* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING } */
+    der_raw(&d, alg, alen);
+    at = d.len;
+    der_raw(&d, "", 1);
+    der_raw(&d, sig, siglen);
+    der_wrap(&d, at, 0x03);
+    der_wrap(&d, 0, 0x30);
+    if (d.oom)
+        NHID_FAIL(NHID_ERR_NOMEM);
+    /* PEM (RFC 7468 §2): base64 in lines of 64, as PEM_write_bio_X509 writes it. */
+    NHID_TRY(nhid_base64_encode(d.p, d.len, &b64));
+    size_t blen = strlen(b64), lines = (blen + 63) / 64;
+    static const char head[] = "-----BEGIN CERTIFICATE-----\n",
+                      tail[] = "-----END CERTIFICATE-----\n";
+    char *pem = malloc(sizeof(head) - 1 + blen + lines + sizeof(tail));
+    NHID_CHECK_ALLOC(pem);
+    char *p = pem;
+    memcpy(p, head, sizeof(head) - 1);
+    p += sizeof(head) - 1;
+    for (size_t k = 0; k < blen; k += 64) {
+        size_t n = blen - k < 64 ? blen - k : 64;
+        memcpy(p, b64 + k, n);
+        p += n;
+        *p++ = '\n';
+    }
+    memcpy(p, tail, sizeof(tail)); /* with its NUL */
+    out->pem = pem;
+    pki_serial_hex(serial, sizeof(serial), out->serial_hex);
+    pki_serial_colon(serial, sizeof(serial), out->serial_colon);
+    out->not_after = na;
+out:
+    free(b64);
+    free(sig);
+    der_free(&d);
     return rc;
 }
 
@@ -523,9 +683,14 @@ static int issue_common(struct nhid_core *core, struct nhid_txn *txn, struct iss
         NHID_FAIL(NHID_ERR_UNAVAILABLE);
     }
     *status = 500;
-    NHID_TRY(build_svid(core, is, in, &o));
-    pem = pki_x509_pem(o.cert);
-    NHID_CHECK_ALLOC(pem);
+    if (in->fast) {
+        NHID_TRY(build_svid_der(is, in, &o));
+        pem = o.pem;
+    } else {
+        NHID_TRY(build_svid(core, is, in, &o));
+        pem = pki_x509_pem(o.cert);
+        NHID_CHECK_ALLOC(pem);
+    }
     rc = record_cert(core, txn, is, in, &o, pem);
     if (rc < 0) {
         snprintf(err, errlen, "cannot record the certificate: %s", nhid_strerror(rc));

@@ -38,6 +38,7 @@ void pki_issuer_free(struct pki_issuer *is)
     X509_EXTENSION_free(is->ext_aki);
     X509_EXTENSION_free(is->ext_crldp);
     X509_EXTENSION_free(is->ext_aia);
+    free(is->leaf_ext_der);
     pki_revset_free(&is->rev);
     free(is->crl_der);
     free(is);
@@ -114,6 +115,8 @@ static int issuer_from_record(struct nhid_core *core, json_t *rec, struct pki_is
     is->ext_aia = ext_conf(is->cert, NID_info_access, v);
     if (is->ext_aki == NULL || is->ext_crldp == NULL || is->ext_aia == NULL)
         NHID_FAIL(NHID_ERR_CRYPTO);
+    NHID_TRY(pki_ext_der_cat((X509_EXTENSION *[]){is->ext_aki, is->ext_crldp, is->ext_aia}, 3,
+                             &is->leaf_ext_der, &is->leaf_ext_der_len));
     *out = is;
     is = NULL;
 out:
@@ -299,9 +302,8 @@ static int build_ca_cert(struct nhid_core *core, EVP_PKEY *pubkey, const char *c
         name = X509_NAME_dup(subject_in);
     } else {
         name = X509_NAME_new();
-        if (name == NULL ||
-            X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
-                                       -1, 0) != 1)
+        if (name == NULL || X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                                       (const unsigned char *)cn, -1, -1, 0) != 1)
             NHID_FAIL(NHID_ERR_INVALID);
     }
     NHID_CHECK_ALLOC(name);
@@ -318,8 +320,8 @@ static int build_ca_cert(struct nhid_core *core, EVP_PKEY *pubkey, const char *c
         NHID_FAIL(NHID_ERR_CRYPTO);
     /* RFC 5280 §4.2.1.9 / §4.2.1.3; X509-SVID §4.1-4.3: CA:TRUE, keyCertSign, cRLSign. */
     NHID_TRY(add_ext(x, issuer_cert, NID_basic_constraints, "critical,CA:TRUE"));
-    NHID_TRY(add_ext(x, issuer_cert, NID_key_usage,
-                     "critical,keyCertSign,cRLSign,digitalSignature"));
+    NHID_TRY(
+        add_ext(x, issuer_cert, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"));
     NHID_TRY(add_ext(x, issuer_cert, NID_subject_key_identifier, "hash"));
     if (issuer_cert)
         NHID_TRY(add_ext(x, issuer_cert, NID_authority_key_identifier, "keyid:always"));
@@ -338,8 +340,8 @@ out:
 /* ---- persisting issuers ------------------------------------------------------ */
 
 struct new_issuer {
-    json_t *rec;        /* issuer record to store */
-    bool make_default;  /* also set as default */
+    json_t *rec;            /* issuer record to store */
+    bool make_default;      /* also set as default */
     const char *delete_key; /* pending intermediate to remove */
 };
 
@@ -416,7 +418,8 @@ static int install_issuer(struct nhid_request *req, struct nhid_response *resp, 
     json_t *ca_chain = json_array();
     json_array_append_new(ca_chain, json_string(pem));
     json_array_extend(ca_chain, chain);
-    const char *issuing = json_array_size(chain) ? json_string_value(json_array_get(chain, 0)) : pem;
+    const char *issuing =
+        json_array_size(chain) ? json_string_value(json_array_get(chain, 0)) : pem;
     resp->data = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:I}", "certificate", pem,
                            "issuing_ca", issuing, "ca_chain", ca_chain, "serial_number", serial,
                            "issuer_id", id, "issuer_name", name ? name : "", "key_type",
@@ -465,7 +468,7 @@ static bool issuer_name_ok(const char *n)
 static int h_root_generate(struct nhid_request *req, struct nhid_response *resp)
 {
     static const char *const fields[] = {"common_name", "key_type", "key_bits", "ttl",
-                                         "issuer_name", "default", NULL};
+                                         "issuer_name", "default",  NULL};
     int rc = NHID_OK;
     struct nhid_signer *signer = NULL;
     X509 *cert = NULL;
@@ -493,8 +496,9 @@ static int h_root_generate(struct nhid_request *req, struct nhid_response *resp)
     if (ttl <= 0 || ttl > CA_MAX_TTL)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"ttl\": must be between 1s and 262800h"));
     if (!issuer_name_ok(name))
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"issuer_name\": \"%s\": use up to 128 "
-                                             "letters, digits, '-', '_', '.' (not \"default\")",
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"issuer_name\": \"%s\": use up to 128 "
+                                  "letters, digits, '-', '_', '.' (not \"default\")",
                                   name));
     NHID_TRY(nhid_signer_generate(kt, &signer));
     NHID_TRY(build_ca_cert(req->core, nhid_signer_public_key(signer), cn, NULL, ttl, NULL, signer,
@@ -535,16 +539,18 @@ static int h_intermediate_generate(struct nhid_request *req, struct nhid_respons
     BIO *b = NULL;
     struct pending_ctx p = {0};
     if (strcmp(nhid_req_param(req, "type"), "internal") != 0)
-        NHID_FAIL(nhid_resp_error(resp, 400, "intermediate/generate/%s: CA private keys never "
-                                             "leave nhid; use intermediate/generate/internal",
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "intermediate/generate/%s: CA private keys never "
+                                  "leave nhid; use intermediate/generate/internal",
                                   nhid_req_param(req, "type")));
     NHID_TRY(nhid_body_only(req, resp, fields));
     NHID_TRY(nhid_fmt(cn_def, sizeof(cn_def), "%s intermediate CA", req->core->trust_domain));
     NHID_TRY(nhid_body_string(req, resp, "common_name", cn_def, &cn));
     NHID_TRY(nhid_body_string(req, resp, "issuer_name", "", &name));
     if (!issuer_name_ok(name))
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"issuer_name\": \"%s\": use up to 128 "
-                                             "letters, digits, '-', '_', '.'",
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"issuer_name\": \"%s\": use up to 128 "
+                                  "letters, digits, '-', '_', '.'",
                                   name));
     if (*cn == '\0' || strlen(cn) > 64)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"common_name\": 1 to 64 characters"));
@@ -554,8 +560,8 @@ static int h_intermediate_generate(struct nhid_request *req, struct nhid_respons
     nm = X509_NAME_new();
     NHID_CHECK_ALLOC(csr);
     NHID_CHECK_ALLOC(nm);
-    if (X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
-                                   0) != 1 ||
+    if (X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) !=
+            1 ||
         X509_REQ_set_subject_name(csr, nm) != 1 ||
         X509_REQ_set_pubkey(csr, nhid_signer_public_key(signer)) != 1)
         NHID_FAIL(NHID_ERR_CRYPTO);
@@ -571,13 +577,13 @@ static int h_intermediate_generate(struct nhid_request *req, struct nhid_respons
     NHID_TRY(nhid_signer_export_pem(signer, &key_pem));
     NHID_TRY(nhid_uuid(id));
     NHID_TRY(nhid_fmt(p.key, sizeof(p.key), "pki/intermediate/%s", id));
-    p.rec = json_pack("{s:s, s:s, s:s, s:s}", "private_key", key_pem, "csr", csr_pem, "name",
-                      name, "common_name", cn);
+    p.rec = json_pack("{s:s, s:s, s:s, s:s}", "private_key", key_pem, "csr", csr_pem, "name", name,
+                      "common_name", cn);
     NHID_CHECK_ALLOC(p.rec);
     rc = nhid_core_write(req->core, save_pending_txn, &p);
     if (rc < 0)
-        NHID_FAIL(nhid_resp_error(resp, 500, "cannot store the pending key: %s",
-                                  nhid_strerror(rc)));
+        NHID_FAIL(
+            nhid_resp_error(resp, 500, "cannot store the pending key: %s", nhid_strerror(rc)));
     resp->data = json_pack("{s:s, s:s, s:s}", "csr", csr_pem, "key_id", id, "key_type",
                            nhid_key_type_name(kt));
 out:
@@ -621,10 +627,11 @@ static int h_sign_intermediate(struct nhid_request *req, struct nhid_response *r
     if (is == NULL)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"issuer_ref\": no issuer \"%s\"", ref));
     if (is->retired)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"issuer_ref\": issuer \"%s\" is retired",
-                                  ref));
-    NHID_TRY(build_ca_cert(req->core, pub, *cn ? cn : NULL, *cn ? NULL : X509_REQ_get_subject_name(csrv),
-                           ttl, is->cert, is->signer, is->not_after, &cert));
+        NHID_FAIL(
+            nhid_resp_error(resp, 400, "field \"issuer_ref\": issuer \"%s\" is retired", ref));
+    NHID_TRY(build_ca_cert(req->core, pub, *cn ? cn : NULL,
+                           *cn ? NULL : X509_REQ_get_subject_name(csrv), ttl, is->cert, is->signer,
+                           is->not_after, &cert));
     pem = pki_x509_pem(cert);
     NHID_CHECK_ALLOC(pem);
     json_t *chain = chain_of(is);
@@ -644,7 +651,7 @@ out:
 }
 
 /* Parse every certificate of a PEM bundle (at most 16). */
-static int parse_certs(const char *pem, STACK_OF(X509) **out)
+static int parse_certs(const char *pem, STACK_OF(X509) * *out)
 {
     BIO *b = BIO_new_mem_buf(pem, -1);
     STACK_OF(X509) *sk = sk_X509_new_null();
@@ -719,21 +726,24 @@ static int h_set_signed(struct nhid_request *req, struct nhid_response *resp)
     NHID_TRY(nhid_body_only(req, resp, fields));
     NHID_TRY(nhid_body_string(req, resp, "certificate", "", &pem));
     if (strlen(pem) > BUNDLE_MAX || parse_certs(pem, &sk) < 0)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"certificate\": expected the signed "
-                                             "intermediate certificate in PEM (then its chain)"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"certificate\": expected the signed "
+                                  "intermediate certificate in PEM (then its chain)"));
     f.cert = sk_X509_value(sk, 0);
     if (!is_ca(f.cert))
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"certificate\": not a CA certificate "
-                                             "(basicConstraints cA must be true)"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"certificate\": not a CA certificate "
+                                  "(basicConstraints cA must be true)"));
     NHID_TRY(nhid_store_read_begin(req->core->store, &txn));
     f.txn = txn;
     rc = nhid_txn_scan_prefix(txn, "pki/intermediate/", NULL, 1000, true, match_pending, &f);
     nhid_store_read_end(txn);
     NHID_TRY(rc);
     if (f.rec == NULL)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"certificate\": its public key matches no "
-                                             "pending intermediate (generate one with "
-                                             "pki/intermediate/generate/internal)"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"certificate\": its public key matches no "
+                                  "pending intermediate (generate one with "
+                                  "pki/intermediate/generate/internal)"));
     const char *k = pki_jstr(f.rec, "private_key");
     NHID_TRY(nhid_signer_from_pem(k, strlen(k), &signer));
     chain = json_array();
@@ -754,8 +764,8 @@ static int h_set_signed(struct nhid_request *req, struct nhid_response *resp)
         }
         pthread_rwlock_unlock(&st->lock);
     }
-    NHID_TRY(install_issuer(req, resp, f.cert, signer, chain, pki_jstr(f.rec, "name"), false,
-                            f.key));
+    NHID_TRY(
+        install_issuer(req, resp, f.cert, signer, chain, pki_jstr(f.rec, "name"), false, f.key));
     json_object_set_new(resp->data, "imported_issuers",
                         json_pack("[s]", pki_jstr(resp->data, "issuer_id")));
 out:
@@ -780,8 +790,9 @@ static int h_config_ca(struct nhid_request *req, struct nhid_response *resp)
     NHID_TRY(nhid_body_string(req, resp, "pem_bundle", "", &pem));
     NHID_TRY(nhid_body_string(req, resp, "issuer_name", "", &name));
     if (!issuer_name_ok(name))
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"issuer_name\": \"%s\": use up to 128 "
-                                             "letters, digits, '-', '_', '.'",
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"issuer_name\": \"%s\": use up to 128 "
+                                  "letters, digits, '-', '_', '.'",
                                   name));
     if (strlen(pem) > BUNDLE_MAX)
         NHID_FAIL(nhid_resp_error(resp, 413, "field \"pem_bundle\": larger than 256 KiB"));
@@ -805,11 +816,13 @@ static int h_config_ca(struct nhid_request *req, struct nhid_response *resp)
         free(c);
     }
     if (ca == NULL)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"pem_bundle\": no certificate matches the "
-                                             "private key"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"pem_bundle\": no certificate matches the "
+                                  "private key"));
     if (!is_ca(ca))
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"pem_bundle\": the certificate is not a CA "
-                                             "(basicConstraints cA must be true)"));
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"pem_bundle\": the certificate is not a CA "
+                                  "(basicConstraints cA must be true)"));
     if (X509_cmp_current_time(X509_get0_notAfter(ca)) <= 0)
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"pem_bundle\": the CA certificate expired"));
     NHID_TRY(install_issuer(req, resp, ca, signer, chain, name, false, NULL));
@@ -847,10 +860,9 @@ static int h_issuers_list(struct nhid_request *req, struct nhid_response *resp)
         struct pki_issuer *is = st->issuers[i];
         json_array_append_new(keys, json_string(is->id));
         json_object_set_new(info, is->id,
-                            json_pack("{s:s, s:b, s:b, s:s}", "issuer_name", is->name,
-                                      "is_default", strcmp(is->id, st->default_id) == 0,
-                                      "retired", is->retired, "key_type",
-                                      nhid_key_type_name(is->key_type)));
+                            json_pack("{s:s, s:b, s:b, s:s}", "issuer_name", is->name, "is_default",
+                                      strcmp(is->id, st->default_id) == 0, "retired", is->retired,
+                                      "key_type", nhid_key_type_name(is->key_type)));
     }
     pthread_rwlock_unlock(&st->lock);
     resp->data = json_pack("{s:o, s:o}", "keys", keys, "key_info", info);
@@ -902,7 +914,8 @@ static int send_ca(struct nhid_request *req, struct nhid_response *resp, const c
                     (size_t)snprintf(out + used, cap - used, "%s", json_string_value(v));
             resp->body = (uint8_t *)out;
             resp->body_len = used;
-            snprintf(resp->content_type, sizeof(resp->content_type), "application/pem-certificate-chain");
+            snprintf(resp->content_type, sizeof(resp->content_type),
+                     "application/pem-certificate-chain");
         }
     }
     pthread_rwlock_unlock(&st->lock);
@@ -976,8 +989,9 @@ static int h_issuer_update(struct nhid_request *req, struct nhid_response *resp)
     if (json_object_get(req->body, "issuer_name")) {
         NHID_TRY(nhid_body_string(req, resp, "issuer_name", "", &u.name));
         if (!issuer_name_ok(u.name))
-            NHID_FAIL(nhid_resp_error(resp, 400, "field \"issuer_name\": \"%s\": use up to 128 "
-                                                 "letters, digits, '-', '_', '.'",
+            NHID_FAIL(nhid_resp_error(resp, 400,
+                                      "field \"issuer_name\": \"%s\": use up to 128 "
+                                      "letters, digits, '-', '_', '.'",
                                       u.name));
     }
     if (json_object_get(req->body, "retired")) {
@@ -995,8 +1009,9 @@ static int h_issuer_update(struct nhid_request *req, struct nhid_response *resp)
     if (is == NULL)
         NHID_FAIL(nhid_resp_error(resp, 404, "no issuer \"%s\"", ref));
     if (u.retired == 1 && (is_default || u.set_default))
-        NHID_FAIL(nhid_resp_error(resp, 409, "issuer %s is the default: make another issuer the "
-                                             "default first (field \"default\" on it)",
+        NHID_FAIL(nhid_resp_error(resp, 409,
+                                  "issuer %s is the default: make another issuer the "
+                                  "default first (field \"default\" on it)",
                                   u.id));
     rc = nhid_core_write(req->core, update_issuer_txn, &u);
     if (rc < 0)
@@ -1042,8 +1057,8 @@ static int h_config_issuers_write(struct nhid_request *req, struct nhid_response
         NHID_FAIL(nhid_resp_error(resp, 400, "field \"default\": issuer \"%s\" is retired", ref));
     rc = nhid_core_write(req->core, update_issuer_txn, &u);
     if (rc < 0)
-        NHID_FAIL(nhid_resp_error(resp, 500, "cannot update the default issuer: %s",
-                                  nhid_strerror(rc)));
+        NHID_FAIL(
+            nhid_resp_error(resp, 500, "cannot update the default issuer: %s", nhid_strerror(rc)));
     NHID_TRY(issuers_refresh(st));
     resp->data = json_pack("{s:s}", "default", u.id);
 out:
@@ -1071,4 +1086,5 @@ const struct nhid_route pki_issuer_routes[] = {
     {"pki/ca_chain", NHID_M_GET, NHID_ROUTE_UNAUTH, h_ca_chain, "read"},
 };
 const size_t pki_n_issuer_routes = NHID_ARRAY_LEN(pki_issuer_routes);
-_Static_assert(NHID_ARRAY_LEN(pki_issuer_routes) == PKI_N_ISSUER_ROUTES, "update PKI_N_ISSUER_ROUTES in pki_internal.h");
+_Static_assert(NHID_ARRAY_LEN(pki_issuer_routes) == PKI_N_ISSUER_ROUTES,
+               "update PKI_N_ISSUER_ROUTES in pki_internal.h");

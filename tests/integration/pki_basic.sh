@@ -98,6 +98,14 @@ expect_jq "issue returns the private key once (ec)" "$BODY" '.data.private_key_t
 jq -r .data.certificate <<<"$BODY" >"$W/c3.pem"
 jq -r .data.private_key <<<"$BODY" >"$W/k3.pem"
 SER3=$(jq -r .data.serial_number <<<"$BODY")
+# pki/sign writes an EC CSR's certificate with nhid's DER writer, pki/issue through
+# OpenSSL's objects: same request, same ASN.1 shape (values that must differ stripped).
+shape() {
+    openssl asn1parse -in "$1" | sed -E 's/^ *[0-9]+:d= *([0-9]+) +hl= *[0-9]+ +l= *[0-9]+ /\1 /;
+        s/(INTEGER|UTCTIME|BIT STRING|\[HEX DUMP\]) *:.*/\1/'
+}
+expect_eq "sign (DER writer) and issue (OpenSSL objects): one certificate shape" \
+    "$(shape "$W/c1.pem")" "$(shape "$W/c3.pem")"
 api GET "pki/cert/$SER3"
 expect_not_contains "the private key is not stored" "$BODY" "PRIVATE KEY"
 api POST pki/issue/web "{\"spiffe_id\":\"$SID1\",\"key_type\":\"rsa\",\"key_bits\":2048}"
