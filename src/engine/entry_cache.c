@@ -4,13 +4,19 @@
  * Every token-authenticated request loads its token's entry: an SQLite
  * read, an AES-GCM decryption and a JSON parse, on the event loop that
  * serves it. Each thread keeps the entries it decoded last, keyed by
- * storage key and validated by the exact bytes stored: the row is still
- * read from the caller's own transaction every time, so a changed,
- * deleted or re-encrypted entry is seen at once; only the decryption and
- * the parse are skipped. Equal stored bytes under one barrier mean an
- * equal value (AES-256-GCM, authenticated, with the key name as
- * associated data), so a hit is exactly what nhid_core_load_json would
- * have returned. Sealed, nothing is returned (the barrier refuses first).
+ * storage key, with the exact bytes stored and the snapshot stamp they
+ * were read at (store.h, "caches of stored values"). If no write batch
+ * has written the key since that stamp, the entry is what the caller's
+ * transaction would read and nothing is read at all (a staged txn still
+ * records the read for the writer's validation). Otherwise the row is
+ * read from the caller's own transaction and compared with the stored
+ * bytes, so a changed, deleted or re-encrypted entry is seen at once;
+ * equal stored bytes under one barrier mean an equal value (AES-256-GCM,
+ * authenticated, with the key name as associated data), so only the
+ * decryption and the parse are skipped. Either way a hit is exactly what
+ * nhid_core_load_json would have returned. Sealed, nothing is returned
+ * (the barrier refuses first). The writer's own txn has no stamp: it
+ * always reads.
  *
  * The cache holds references, not copies: callers get a value they must
  * not modify. Memory is bounded by ENTRY_CACHE_SLOTS entries per thread of
@@ -34,6 +40,8 @@ struct cache_slot {
     uint8_t *stored; /* the ciphertext as stored */
     size_t stored_len;
     json_t *value;
+    bool stamped; /* stamp is the snapshot stamp the stored bytes were read at */
+    uint64_t stamp;
 };
 
 struct entry_cache {
@@ -123,15 +131,40 @@ int nhid_core_load_json_shared(struct nhid_core *core, struct nhid_txn *txn, con
         return nhid_core_load_json(core, txn, key, out);
     if (nhid_barrier_sealed(core->barrier))
         return NHID_ERR_SEALED;
+    /* A staged txn's own write is not in the store yet: never cache it. */
+    if (nhid_txn_wrote(txn, key))
+        return nhid_core_load_json(core, txn, key, out);
     struct cache_slot *s = &c->slots[slot_index(key)];
     if (s->key != NULL && strcmp(s->key, key) != 0)
         s = NULL; /* another key holds the slot: probe against nothing */
+    uint64_t stamp = 0;
+    bool stamped = nhid_txn_stamp(txn, &stamp);
+    if (s && s->value && s->barrier == core->barrier && stamped && s->stamped &&
+        s->stamp <= stamp && nhid_store_unwritten_since(nhid_txn_store(txn), key, s->stamp)) {
+        int nr = nhid_txn_note_read(txn, key, s->stored, s->stored_len);
+        if (nr == NHID_OK) {
+            /*
+             * Every batch up to this txn's stamp is visible here and none
+             * wrote the key: the entry is as valid at this stamp. Moving the
+             * stamp forward keeps later checks to the writes since now.
+             */
+            s->stamp = stamp;
+            *out = json_incref(s->value);
+            return NHID_OK;
+        }
+        if (nr != NHID_ERR_UNSUPPORTED)
+            return nr;
+        /* the staged txn wrote the key itself: read it below */
+    }
     struct cache_slot none = {0};
     struct probe pr = {.slot = s ? s : &none, .barrier = core->barrier};
     int rc = nhid_txn_get_with(txn, key, probe_stored, &pr);
     if (rc < 0)
         return rc;
     if (pr.hit) {
+        /* The same bytes in this snapshot: valid as of its stamp. */
+        s->stamped = stamped;
+        s->stamp = stamp;
         *out = json_incref(s->value);
         return NHID_OK;
     }
@@ -167,7 +200,9 @@ int nhid_core_load_json_shared(struct nhid_core *core, struct nhid_txn *txn, con
                              .key = k,
                              .stored = pr.stored,
                              .stored_len = pr.stored_len,
-                             .value = json_incref(value)};
+                             .value = json_incref(value),
+                             .stamped = stamped,
+                             .stamp = stamp};
     *out = value;
     return NHID_OK;
 }

@@ -159,8 +159,8 @@ struct nhid_store {
      * writer skip re-reading what a staged txn read when nothing that could
      * be that key was written since the txn's snapshot (store_stage.h).
      */
-    uint64_t *written;
-    uint64_t range_written;
+    atomic_uint_fast64_t *written; /* written by the writer, read by any thread (relaxed) */
+    atomic_uint_fast64_t range_written;
     uint64_t cur_batch;                 /* number of the batch being run: batches_done + 1 */
     atomic_uint_fast64_t reads_skipped; /* read by nhid_store_get_stats on any thread */
     const char *vfs; /* SQLite VFS of every connection: WAL writes gathered when durable */
@@ -1010,10 +1010,15 @@ static void note_written(struct nhid_txn *txn, const char *key)
     struct nhid_store *st = txn->st;
     if (txn != &st->wtxn)
         return;
+    /*
+     * Relaxed: the COMMIT and then the release increment of batches_done
+     * come after it, so a reader whose snapshot counter covers this batch
+     * (an acquire load) sees it.
+     */
     if (key)
-        st->written[written_slot(key)] = st->cur_batch;
+        atomic_store_explicit(&st->written[written_slot(key)], st->cur_batch, memory_order_relaxed);
     else
-        st->range_written = st->cur_batch;
+        atomic_store_explicit(&st->range_written, st->cur_batch, memory_order_relaxed);
 }
 
 uint64_t store_txn_snapshot_batches(const struct nhid_txn *base)
@@ -1021,14 +1026,43 @@ uint64_t store_txn_snapshot_batches(const struct nhid_txn *base)
     return base->c->snap_batches;
 }
 
+bool nhid_store_unwritten_since(struct nhid_store *st, const char *key, uint64_t stamp)
+{
+    return st && key && atomic_load_explicit(&st->range_written, memory_order_relaxed) <= stamp &&
+           atomic_load_explicit(&st->written[written_slot(key)], memory_order_relaxed) <= stamp;
+}
+
 bool store_unwritten_since(struct nhid_txn *w, const char *key, uint64_t snap_batches)
 {
     struct nhid_store *st = w->st;
-    if (w != &st->wtxn || st->range_written > snap_batches ||
-        st->written[written_slot(key)] > snap_batches)
+    if (w != &st->wtxn || !nhid_store_unwritten_since(st, key, snap_batches))
         return false;
     atomic_fetch_add_explicit(&st->reads_skipped, 1, memory_order_relaxed);
     return true;
+}
+
+bool nhid_txn_stamp(const struct nhid_txn *txn, uint64_t *stamp)
+{
+    if (txn == NULL)
+        return false;
+    if (txn->stage)
+        return stage_stamp(txn->stage, stamp);
+    if (txn->writable || txn->c == NULL || txn->c->depth == 0)
+        return false; /* the writer's txn sees its batch's own writes: no snapshot */
+    *stamp = txn->c->snap_batches;
+    return true;
+}
+
+bool nhid_txn_wrote(const struct nhid_txn *txn, const char *key)
+{
+    return txn && txn->stage && key && stage_wrote(txn->stage, key);
+}
+
+int nhid_txn_note_read(struct nhid_txn *txn, const char *key, const uint8_t *val, size_t len)
+{
+    if (txn == NULL || key == NULL)
+        return NHID_ERR_INVALID;
+    return txn->stage ? stage_note_get(txn->stage, key, val, len) : NHID_OK;
 }
 
 bool nhid_txn_writable(const struct nhid_txn *txn)

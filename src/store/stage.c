@@ -204,6 +204,35 @@ int stage_get_with(struct nhid_stage *s, const char *key, nhid_value_fn fn, void
     return nhid_txn_get_with(s->base, key, get_record, &g);
 }
 
+bool stage_wrote(struct nhid_stage *s, const char *key)
+{
+    return op_find(s, key) != NULL;
+}
+
+bool stage_stamp(const struct nhid_stage *s, uint64_t *stamp)
+{
+    if (!s->snapshot_known)
+        return false;
+    *stamp = s->snap;
+    return true;
+}
+
+int stage_note_get(struct nhid_stage *s, const char *key, const uint8_t *val, size_t len)
+{
+    if (op_find(s, key))
+        return NHID_ERR_UNSUPPORTED; /* it reads its own write: not a snapshot value */
+    struct staged_read *r = read_add(s, R_GET, key, NULL);
+    if (r == NULL)
+        return give_up(s);
+    r->val = malloc(len ? len : 1);
+    if (r->val == NULL)
+        return NHID_ERR_NOMEM;
+    memcpy(r->val, val, len);
+    r->len = len;
+    r->found = true;
+    return NHID_OK;
+}
+
 /* ---- staged writes ---------------------------------------------------------- */
 
 static int op_set(struct nhid_stage *s, const char *key, const uint8_t *val, size_t len, bool del)

@@ -113,6 +113,32 @@ struct nhid_store_stats {
 };
 void nhid_store_get_stats(struct nhid_store *st, struct nhid_store_stats *out);
 
+/* ---- caches of stored values ------------------------------------------------ */
+
+/*
+ * A cache of decoded values (engine/entry_cache.c) may skip reading a key
+ * it holds when nothing could have written it since:
+ *  - nhid_txn_stamp(txn, &stamp): a stamp of what txn's snapshot holds at
+ *    least (every write batch up to it). False for the writer's txn,
+ *    which sees its own batch's writes and has no snapshot.
+ *  - nhid_store_unwritten_since(st, key, stamp): true if no write batch
+ *    after `stamp` has written key (or a key sharing its hash slot) or
+ *    deleted a range, as far as the calling thread can see; every batch
+ *    up to the stamp of any snapshot it has begun is visible to it. So a
+ *    value read at stamp s0, checked here against s0 while in a txn with
+ *    a stamp >= s0, is the value that txn would read.
+ *  - nhid_txn_note_read(txn, key, val, len): a value served from a cache
+ *    instead of a read; a staged txn records it for the writer's
+ *    validation like any read (NHID_ERR_UNSUPPORTED if the staged txn has
+ *    written key itself: read it instead). No-op for other txns.
+ */
+bool nhid_txn_stamp(const struct nhid_txn *txn, uint64_t *stamp);
+/* True if txn is a staged txn holding its own write (or delete) of key: not a snapshot value. */
+bool nhid_txn_wrote(const struct nhid_txn *txn, const char *key);
+bool nhid_store_unwritten_since(struct nhid_store *st, const char *key, uint64_t stamp);
+NHID_MUST_CHECK int nhid_txn_note_read(struct nhid_txn *txn, const char *key, const uint8_t *val,
+                                       size_t len);
+
 /* ---- optimistic writes (stage.c) ------------------------------------------ */
 
 /*

@@ -38,6 +38,11 @@ int stage_count_prefix(struct nhid_stage *s, const char *prefix, uint64_t *count
  * a re-read.
  */
 uint64_t store_txn_snapshot_batches(const struct nhid_txn *base);
+/* The staged txn's snapshot stamp (nhid_txn_stamp); false when its base is the writer's txn. */
+bool stage_stamp(const struct nhid_stage *s, uint64_t *stamp);
+bool stage_wrote(struct nhid_stage *s, const char *key);
+/* nhid_txn_note_read on a staged txn; NHID_ERR_UNSUPPORTED if it has written key itself. */
+int stage_note_get(struct nhid_stage *s, const char *key, const uint8_t *val, size_t len);
 bool store_unwritten_since(struct nhid_txn *w, const char *key, uint64_t snap_batches);
 
 /* Validate the read set against w and apply the writes (see store.h). */

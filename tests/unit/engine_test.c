@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "core_fixture.h"
 
@@ -181,6 +182,86 @@ static void test_tampered_entry_is_refused(void **s)
     assert_null(v);
 }
 
+/*
+ * Unwritten since it was read, an entry is served without reading the
+ * store at all: a row changed behind the store's back (a second SQLite
+ * connection, which nhid never has) is not seen; the store's own write of
+ * the key, or of any other key of its hash slot, is seen at once.
+ */
+static void test_unwritten_entry_is_not_read_again(void **s)
+{
+    (void)s;
+    json_t *v1 = NULL, *v2 = NULL;
+    put("token/id/a", "{\"n\":1}");
+    put("token/id/b", "{\"n\":9}");
+    assert_int_equal(load_shared("token/id/a", &v1), NHID_OK);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/s.db", fx.dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM kv WHERE key = 'token/id/a'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    put("token/id/b", "{\"n\":10}"); /* another key: the entry stays valid */
+    assert_int_equal(load_shared("token/id/a", &v2), NHID_OK);
+    assert_ptr_equal(v1, v2);
+    json_decref(v2);
+    put("token/id/a", "{\"n\":2}"); /* the key itself: read again */
+    v2 = NULL;
+    assert_int_equal(load_shared("token/id/a", &v2), NHID_OK);
+    assert_int_equal(nhid_json_int(v2, "n"), 2);
+    json_decref(v1);
+    json_decref(v2);
+}
+
+struct stage_job {
+    struct nhid_txn *staged;
+};
+
+static int apply_job(struct nhid_txn *txn, void *arg)
+{
+    struct stage_job *j = arg;
+    return nhid_store_stage_apply(j->staged, txn);
+}
+
+/*
+ * Staged txns: a value served from the cache is still a recorded read (a
+ * later change of it is a conflict), and the staged txn's own write is
+ * never cached (it is not in the store until the writer applies it).
+ */
+static void test_staged_reads_through_the_cache(void **s)
+{
+    (void)s;
+    json_t *v = NULL;
+    put("token/id/a", "{\"n\":1}");
+    assert_int_equal(load_shared("token/id/a", &v), NHID_OK);
+    json_decref(v);
+
+    struct nhid_txn *snap = NULL, *stx = NULL;
+    assert_int_equal(nhid_store_read_begin(st, &snap), NHID_OK);
+    assert_int_equal(nhid_store_stage_begin(snap, &stx), NHID_OK);
+    assert_int_equal(nhid_core_load_json_shared(&core, stx, "token/id/a", &v), NHID_OK);
+    assert_int_equal(nhid_json_int(v, "n"), 1);
+    json_decref(v);
+    json_t *mine = json_loads("{\"n\":5}", 0, NULL);
+    assert_int_equal(nhid_core_save_json(&core, stx, "token/id/c", mine), NHID_OK);
+    json_decref(mine);
+    v = NULL;
+    assert_int_equal(nhid_core_load_json_shared(&core, stx, "token/id/c", &v), NHID_OK);
+    assert_int_equal(nhid_json_int(v, "n"), 5);
+    json_decref(v);
+    nhid_store_read_end(snap);
+    /* Not applied: nobody else sees the staged entry, cached or not. */
+    v = NULL;
+    assert_int_equal(load_shared("token/id/c", &v), NHID_ERR_NOT_FOUND);
+    /* The cached read was recorded: a change since makes the apply a conflict. */
+    put("token/id/a", "{\"n\":3}");
+    struct stage_job j = {stx};
+    assert_int_equal(nhid_store_write(st, apply_job, &j), NHID_ERR_CONFLICT);
+    nhid_store_stage_free(stx);
+    assert_int_equal(load_shared("token/id/c", &v), NHID_ERR_NOT_FOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +270,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_colliding_keys_do_not_mix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sealed_returns_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_entry_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unwritten_entry_is_not_read_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_staged_reads_through_the_cache, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
