@@ -40,8 +40,9 @@ struct cache_slot {
     uint8_t *stored; /* the ciphertext as stored */
     size_t stored_len;
     json_t *value;
-    bool stamped; /* stamp is the snapshot stamp the stored bytes were read at */
-    uint64_t stamp;
+    bool stamped;   /* stamp is the snapshot stamp the stored bytes were read at, */
+    uint64_t stamp; /* in the store numbered `store` (nhid_store_instance) */
+    uint64_t store;
 };
 
 struct entry_cache {
@@ -137,10 +138,12 @@ int nhid_core_load_json_shared(struct nhid_core *core, struct nhid_txn *txn, con
     struct cache_slot *s = &c->slots[slot_index(key)];
     if (s->key != NULL && strcmp(s->key, key) != 0)
         s = NULL; /* another key holds the slot: probe against nothing */
-    uint64_t stamp = 0;
+    uint64_t stamp = 0, store = nhid_store_instance(nhid_txn_store(txn));
     bool stamped = nhid_txn_stamp(txn, &stamp);
+    /* The store's number, not the pointers: a later store or barrier may reuse an address. */
     if (s && s->value && s->barrier == core->barrier && stamped && s->stamped &&
-        s->stamp <= stamp && nhid_store_unwritten_since(nhid_txn_store(txn), key, s->stamp)) {
+        s->store == store && s->stamp <= stamp &&
+        nhid_store_unwritten_since(nhid_txn_store(txn), key, s->stamp)) {
         int nr = nhid_txn_note_read(txn, key, s->stored, s->stored_len);
         if (nr == NHID_OK) {
             /*
@@ -165,6 +168,7 @@ int nhid_core_load_json_shared(struct nhid_core *core, struct nhid_txn *txn, con
         /* The same bytes in this snapshot: valid as of its stamp. */
         s->stamped = stamped;
         s->stamp = stamp;
+        s->store = store;
         *out = json_incref(s->value);
         return NHID_OK;
     }
@@ -202,7 +206,8 @@ int nhid_core_load_json_shared(struct nhid_core *core, struct nhid_txn *txn, con
                              .stored_len = pr.stored_len,
                              .value = json_incref(value),
                              .stamped = stamped,
-                             .stamp = stamp};
+                             .stamp = stamp,
+                             .store = store};
     *out = value;
     return NHID_OK;
 }

@@ -161,6 +161,7 @@ struct nhid_store {
      */
     atomic_uint_fast64_t *written; /* written by the writer, read by any thread (relaxed) */
     atomic_uint_fast64_t range_written;
+    uint64_t instance;                  /* nhid_store_instance */
     uint64_t cur_batch;                 /* number of the batch being run: batches_done + 1 */
     atomic_uint_fast64_t reads_skipped; /* read by nhid_store_get_stats on any thread */
     const char *vfs; /* SQLite VFS of every connection: WAL writes gathered when durable */
@@ -664,6 +665,8 @@ int nhid_store_open(const struct nhid_store_config *cfg, struct nhid_store **out
         NHID_FAIL(NHID_ERR_NOMEM);
     st->tls_ok = true;
 
+    static atomic_uint_fast64_t instances;
+    st->instance = atomic_fetch_add(&instances, 1) + 1;
     st->written = calloc(STORE_WRITTEN_SLOTS, sizeof(*st->written));
     NHID_CHECK_ALLOC(st->written);
     NHID_TRY(conn_open(st, true, &st->wconn));
@@ -1030,6 +1033,11 @@ bool nhid_store_unwritten_since(struct nhid_store *st, const char *key, uint64_t
 {
     return st && key && atomic_load_explicit(&st->range_written, memory_order_relaxed) <= stamp &&
            atomic_load_explicit(&st->written[written_slot(key)], memory_order_relaxed) <= stamp;
+}
+
+uint64_t nhid_store_instance(const struct nhid_store *st)
+{
+    return st ? st->instance : 0;
 }
 
 bool store_unwritten_since(struct nhid_txn *w, const char *key, uint64_t snap_batches)

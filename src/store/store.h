@@ -136,6 +136,8 @@ bool nhid_txn_stamp(const struct nhid_txn *txn, uint64_t *stamp);
 /* True if txn is a staged txn holding its own write (or delete) of key: not a snapshot value. */
 bool nhid_txn_wrote(const struct nhid_txn *txn, const char *key);
 bool nhid_store_unwritten_since(struct nhid_store *st, const char *key, uint64_t stamp);
+/* A number no other store opened by this process has had: stamps are only comparable within one. */
+uint64_t nhid_store_instance(const struct nhid_store *st);
 NHID_MUST_CHECK int nhid_txn_note_read(struct nhid_txn *txn, const char *key, const uint8_t *val,
                                        size_t len);
 

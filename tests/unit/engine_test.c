@@ -214,6 +214,35 @@ static void test_unwritten_entry_is_not_read_again(void **s)
     json_decref(v2);
 }
 
+/*
+ * A store closed and another opened in its place (its barrier and store
+ * may reuse the old addresses, its batch counter starts again): entries
+ * cached from the first are never taken for the second's.
+ */
+static void test_entries_do_not_outlive_their_store(void **s)
+{
+    (void)s;
+    json_t *v = NULL;
+    for (int i = 0; i < 5; i++)
+        put("token/id/other", "{\"n\":0}");
+    put("token/id/a", "{\"n\":1}");
+    assert_int_equal(load_shared("token/id/a", &v), NHID_OK);
+    json_decref(v);
+    assert_int_equal(core_fixture_close(&fx), 0);
+    core_fixture_open(&fx, "engine_test");
+    st = fx.st;
+    bar = fx.bar;
+    core = fx.core;
+    memcpy(share, fx.share, sizeof(share));
+    put("token/id/a", "{\"n\":2}");
+    for (int i = 0; i < 10; i++) /* the new store's counter passes the old stamp */
+        put("token/id/other", "{\"n\":0}");
+    v = NULL;
+    assert_int_equal(load_shared("token/id/a", &v), NHID_OK);
+    assert_int_equal(nhid_json_int(v, "n"), 2);
+    json_decref(v);
+}
+
 struct stage_job {
     struct nhid_txn *staged;
 };
@@ -272,6 +301,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tampered_entry_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritten_entry_is_not_read_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_staged_reads_through_the_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_entries_do_not_outlive_their_store, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
