@@ -224,7 +224,8 @@ int nhid_identity_by_spiffe(struct nhid_core *core, struct nhid_txn *txn, const 
     if (spiffe_id == NULL || strlen(spiffe_id) > NHID_IDENTITY_SPIFFE_MAX)
         return NHID_ERR_NOT_FOUND;
     snprintf(key, sizeof(key), "identity/idx/spiffe/%s", spiffe_id);
-    int rc = nhid_core_load_json(core, txn, key, &v);
+    /* Read-only: the per-thread decoded copy (signing and mTLS requests look it up every time). */
+    int rc = nhid_core_load_json_shared(core, txn, key, &v);
     if (rc < 0)
         return rc;
     snprintf(name, NHID_IDENTITY_NAME_MAX + 1, "%s", idm_jstr(v, "name"));
