@@ -996,15 +996,10 @@ static bool txn_ok_base(const struct nhid_txn *txn)
     return txn && txn->c && (txn->writable || txn->c->depth > 0);
 }
 
-/* FNV-1a of the key, to a slot of st->written. */
+/* The key's slot of st->written. */
 static size_t written_slot(const char *key)
 {
-    uint64_t h = 14695981039346656037ull;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ull;
-    }
-    return (size_t)(h & (STORE_WRITTEN_SLOTS - 1));
+    return (size_t)(store_fnv(STORE_FNV_INIT, key, strlen(key)) & (STORE_WRITTEN_SLOTS - 1));
 }
 
 /* A write by the writer's txn: before the statement, so a failed one counts too. */

@@ -114,7 +114,7 @@ static int give_up(struct nhid_stage *s)
 
 /* ---- hashing rows (change detection, not security) ----------------------- */
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
+uint64_t store_fnv(uint64_t h, const void *p, size_t n)
 {
     const uint8_t *b = p;
     for (size_t i = 0; i < n; i++) {
@@ -124,14 +124,12 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-#define FNV_INIT 14695981039346656037ull
-
 static uint64_t row_hash(uint64_t h, const char *key, const uint8_t *val, size_t len)
 {
     uint64_t l = len;
-    h = fnv(h, key, strlen(key) + 1);
-    h = fnv(h, &l, sizeof(l));
-    return val ? fnv(h, val, len) : h;
+    h = store_fnv(h, key, strlen(key) + 1);
+    h = store_fnv(h, &l, sizeof(l));
+    return val ? store_fnv(h, val, len) : h;
 }
 
 /* ---- the read set ----------------------------------------------------------- */
@@ -350,7 +348,7 @@ int stage_scan(struct nhid_stage *s, const char *start, const char *end, size_t 
         return give_up(s);
     r->limit = limit;
     r->keys_only = keys_only;
-    r->hash = FNV_INIT;
+    r->hash = STORE_FNV_INIT;
     struct scan_rec c = {r, cb, arg};
     return nhid_txn_scan(s->base, start, end, limit, keys_only, scan_record, &c);
 }
@@ -367,7 +365,7 @@ int stage_scan_prefix(struct nhid_stage *s, const char *prefix, const char *afte
         return give_up(s);
     r->limit = limit;
     r->keys_only = keys_only;
-    r->hash = FNV_INIT;
+    r->hash = STORE_FNV_INIT;
     struct scan_rec c = {r, cb, arg};
     return nhid_txn_scan_prefix(s->base, prefix, after, limit, keys_only, scan_record, &c);
 }
@@ -421,7 +419,7 @@ static int still_true(const struct staged_read *r, struct nhid_txn *w)
         return rc;
     case R_SCAN:
     case R_SCAN_PREFIX: {
-        struct rescan c = {r, 0, FNV_INIT};
+        struct rescan c = {r, 0, STORE_FNV_INIT};
         rc = r->kind == R_SCAN
                  ? nhid_txn_scan(w, r->a, r->b, r->limit, r->keys_only, rescan_row, &c)
                  : nhid_txn_scan_prefix(w, r->a, r->b, r->limit, r->keys_only, rescan_row, &c);

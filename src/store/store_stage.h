@@ -37,6 +37,10 @@ int stage_count_prefix(struct nhid_stage *s, const char *prefix, uint64_t *count
  * need not read it again. A collision or a rolled-back write only costs
  * a re-read.
  */
+/* FNV-1a (64-bit) over n bytes, from h (STORE_FNV_INIT to start): change detection and slots. */
+#define STORE_FNV_INIT 14695981039346656037ull
+uint64_t store_fnv(uint64_t h, const void *p, size_t n);
+
 uint64_t store_txn_snapshot_batches(const struct nhid_txn *base);
 /* The staged txn's snapshot stamp (nhid_txn_stamp); false when its base is the writer's txn. */
 bool stage_stamp(const struct nhid_stage *s, uint64_t *stamp);
