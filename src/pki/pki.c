@@ -21,9 +21,10 @@ __attribute__((constructor)) static void pki_routes_init(void)
     const struct {
         const struct nhid_route *r;
         const size_t *n;
-    } tables[] = {{pki_issuer_routes, &pki_n_issuer_routes}, {pki_role_routes, &pki_n_role_routes},
-                  {pki_issue_routes, &pki_n_issue_routes},   {pki_crl_routes, &pki_n_crl_routes},
-                  {pki_ocsp_routes, &pki_n_ocsp_routes},     {pki_bundle_routes, &pki_n_bundle_routes}};
+    } tables[] = {
+        {pki_issuer_routes, &pki_n_issuer_routes}, {pki_role_routes, &pki_n_role_routes},
+        {pki_issue_routes, &pki_n_issue_routes},   {pki_crl_routes, &pki_n_crl_routes},
+        {pki_ocsp_routes, &pki_n_ocsp_routes},     {pki_bundle_routes, &pki_n_bundle_routes}};
     for (size_t t = 0; t < NHID_ARRAY_LEN(tables); t++)
         for (size_t i = 0; i < *tables[t].n && pki_n_routes < PKI_ROUTES_MAX; i++)
             pki_routes[pki_n_routes++] = tables[t].r[i];

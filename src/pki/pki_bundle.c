@@ -51,13 +51,12 @@ static json_t *issuer_jwk(struct pki_issuer *is)
     if (EVP_PKEY_is_a(pk, "EC")) {
         uint8_t pt[200];
         size_t len = 0;
-        if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
-                                            sizeof(pt), &len) == 1 &&
+        if (EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt),
+                                            &len) == 1 &&
             len > 1 && pt[0] == 0x04) {
             size_t c = (len - 1) / 2;
-            k = json_pack("{s:s, s:s, s:o, s:o}", "kty", "EC", "crv",
-                          c == 32 ? "P-256" : "P-384", "x", b64url(pt + 1, c), "y",
-                          b64url(pt + 1 + c, c));
+            k = json_pack("{s:s, s:s, s:o, s:o}", "kty", "EC", "crv", c == 32 ? "P-256" : "P-384",
+                          "x", b64url(pt + 1, c), "y", b64url(pt + 1 + c, c));
         }
     } else if (EVP_PKEY_is_a(pk, "RSA")) {
         k = json_pack("{s:s, s:o, s:o}", "kty", "RSA", "n", bn_b64url(pk, "n"), "e",
@@ -135,4 +134,5 @@ const struct nhid_route pki_bundle_routes[] = {
     {"spiffe/bundle", NHID_M_GET, NHID_ROUTE_UNAUTH, h_bundle, "read"},
 };
 const size_t pki_n_bundle_routes = NHID_ARRAY_LEN(pki_bundle_routes);
-_Static_assert(NHID_ARRAY_LEN(pki_bundle_routes) == PKI_N_BUNDLE_ROUTES, "update PKI_N_BUNDLE_ROUTES in pki_internal.h");
+_Static_assert(NHID_ARRAY_LEN(pki_bundle_routes) == PKI_N_BUNDLE_ROUTES,
+               "update PKI_N_BUNDLE_ROUTES in pki_internal.h");

@@ -85,8 +85,8 @@ static void encode_entry(struct der *d, const struct pki_revoked *e)
     der_utctime(d, e->revoked_at);
     /* reasonCode is omitted for unspecified (RFC 5280 §5.3.1 SHOULD). */
     if (e->reason != PKI_REASON_UNSPECIFIED) {
-        static const uint8_t ext[] = {0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d,
-                                      0x15, 0x04, 0x03, 0x0a, 0x01};
+        static const uint8_t ext[] = {0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55,
+                                      0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01};
         der_raw(d, ext, sizeof(ext));
         der_raw(d, &e->reason, 1);
     }
@@ -362,8 +362,7 @@ static int crl_build(struct pki_issuer *is, int64_t now)
 {
     int rc = NHID_OK;
     struct der d;
-    uint8_t *sig = NULL;
-    size_t siglen = 0, alen;
+    size_t alen;
     const uint8_t *alg = pki_sigalg_der(is->key_type, &alen);
     der_init(&d);
     /* Size once: the entries dominate (a million entries is ~40 MB). */
@@ -406,14 +405,7 @@ static int crl_build(struct pki_issuer *is, int64_t now)
     der_wrap(&d, ext0, 0x30);
     der_wrap(&d, ext0, 0xa0);
     der_wrap(&d, 0, 0x30);
-    if (d.oom)
-        NHID_FAIL(NHID_ERR_NOMEM);
-    NHID_TRY(nhid_signer_sign(is->signer, d.p, d.len, &sig, &siglen));
-    der_raw(&d, alg, alen);
-    size_t bs = d.len;
-    der_raw(&d, "\0", 1);
-    der_raw(&d, sig, siglen);
-    der_wrap(&d, bs, 0x03);
+    NHID_TRY(der_append_signature(&d, is->signer, is->key_type));
     der_wrap(&d, 0, 0x30);
     if (d.oom)
         NHID_FAIL(NHID_ERR_NOMEM);
@@ -424,7 +416,6 @@ static int crl_build(struct pki_issuer *is, int64_t now)
     is->crl_this_update = now;
     is->crl_dirty = false;
 out:
-    free(sig);
     der_free(&d);
     return rc;
 }
@@ -434,7 +425,8 @@ int pki_crl_get(struct pki_state *st, struct pki_issuer *is, uint8_t **der, size
     int rc = NHID_OK;
     int64_t now = nhid_now();
     pthread_mutex_lock(&st->rev_lock);
-    if (is->crl_der == NULL || is->crl_dirty || now - is->crl_this_update >= PKI_CRL_VALIDITY - PKI_CRL_REFRESH)
+    if (is->crl_der == NULL || is->crl_dirty ||
+        now - is->crl_this_update >= PKI_CRL_VALIDITY - PKI_CRL_REFRESH)
         rc = crl_build(is, now);
     if (rc == NHID_OK) {
         *der = malloc(is->crl_der_len);
@@ -449,8 +441,7 @@ int pki_crl_get(struct pki_state *st, struct pki_issuer *is, uint8_t **der, size
     return rc;
 }
 
-static int send_crl(struct nhid_request *req, struct nhid_response *resp, const char *ref,
-                    bool pem)
+static int send_crl(struct nhid_request *req, struct nhid_response *resp, const char *ref, bool pem)
 {
     struct pki_state *st = pki_state(req->core);
     uint8_t *der = NULL;
@@ -519,9 +510,15 @@ static int parse_reason(const char *s, int *out)
     static const struct {
         const char *name;
         int code;
-    } map[] = {{"unspecified", 0},          {"key_compromise", 1},       {"keyCompromise", 1},
-               {"ca_compromise", 2},        {"affiliation_changed", 3},  {"superseded", 4},
-               {"cessation_of_operation", 5}, {"cessationOfOperation", 5}, {"privilege_withdrawn", 9}};
+    } map[] = {{"unspecified", 0},
+               {"key_compromise", 1},
+               {"keyCompromise", 1},
+               {"ca_compromise", 2},
+               {"affiliation_changed", 3},
+               {"superseded", 4},
+               {"cessation_of_operation", 5},
+               {"cessationOfOperation", 5},
+               {"privilege_withdrawn", 9}};
     for (size_t i = 0; i < NHID_ARRAY_LEN(map); i++)
         if (strcmp(s, map[i].name) == 0) {
             *out = map[i].code;
@@ -544,14 +541,16 @@ static int h_revoke(struct nhid_request *req, struct nhid_response *resp)
     NHID_TRY(nhid_body_string(req, resp, "serial_number", "", &s));
     NHID_TRY(nhid_body_string(req, resp, "reason", "unspecified", &rs));
     if (pki_serial_parse(s, bin, &n) < 0)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"serial_number\": \"%s\": expected hex, "
-                                             "optionally colon-separated (e.g. 3a:bc:...)",
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"serial_number\": \"%s\": expected hex, "
+                                  "optionally colon-separated (e.g. 3a:bc:...)",
                                   s));
     if (parse_reason(rs, &reason) < 0)
-        NHID_FAIL(nhid_resp_error(resp, 400, "field \"reason\": \"%s\" (use unspecified, "
-                                             "key_compromise, ca_compromise, affiliation_changed, "
-                                             "superseded, cessation_of_operation, "
-                                             "privilege_withdrawn)",
+        NHID_FAIL(nhid_resp_error(resp, 400,
+                                  "field \"reason\": \"%s\" (use unspecified, "
+                                  "key_compromise, ca_compromise, affiliation_changed, "
+                                  "superseded, cessation_of_operation, "
+                                  "privilege_withdrawn)",
                                   rs));
     pki_serial_hex(bin, n, hex);
     err[0] = '\0';
@@ -609,7 +608,8 @@ const struct nhid_route pki_crl_routes[] = {
     {"pki/issuer/:ref/crl/pem", NHID_M_GET, NHID_ROUTE_UNAUTH, h_issuer_crl_pem, "read"},
 };
 const size_t pki_n_crl_routes = NHID_ARRAY_LEN(pki_crl_routes);
-_Static_assert(NHID_ARRAY_LEN(pki_crl_routes) == PKI_N_CRL_ROUTES, "update PKI_N_CRL_ROUTES in pki_internal.h");
+_Static_assert(NHID_ARRAY_LEN(pki_crl_routes) == PKI_N_CRL_ROUTES,
+               "update PKI_N_CRL_ROUTES in pki_internal.h");
 
 /* ---- periodic job ------------------------------------------------------------------ */
 

@@ -1,9 +1,10 @@
 /*
- * pki_der — a minimal DER writer (ITU-T X.690 §10) for the two
- * structures nhid encodes itself because they must be fast at scale:
- * the CRL's TBSCertList (a million revoked entries are appended, not
- * re-encoded through OpenSSL objects) and the OCSP BasicOCSPResponse
- * (signed through the signer interface, which never exposes the key).
+ * pki_der — a minimal DER writer (ITU-T X.690 §10) for the structures
+ * nhid encodes itself because they must be fast at scale: the CRL's
+ * TBSCertList (a million revoked entries are appended, not re-encoded
+ * through OpenSSL objects), the OCSP BasicOCSPResponse and the X509-SVIDs
+ * of EC CSR keys (pki_issue.c), all signed through the signer interface,
+ * which never exposes the key (der_append_signature).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,25 @@ const uint8_t *pki_sigalg_der(enum nhid_key_type t, size_t *len)
         *len = sizeof(rs256);
         return rs256;
     }
+}
+
+int der_append_signature(struct der *d, const struct nhid_signer *signer, enum nhid_key_type t)
+{
+    uint8_t *sig = NULL;
+    size_t siglen = 0, alen = 0;
+    if (d->oom)
+        return NHID_ERR_NOMEM;
+    int rc = nhid_signer_sign(signer, d->p, d->len, &sig, &siglen);
+    if (rc < 0)
+        return rc;
+    const uint8_t *alg = pki_sigalg_der(t, &alen);
+    der_raw(d, alg, alen);
+    size_t bits = d->len;
+    der_raw(d, "", 1); /* no unused bits */
+    der_raw(d, sig, siglen);
+    der_wrap(d, bits, 0x03);
+    free(sig);
+    return d->oom ? NHID_ERR_NOMEM : NHID_OK;
 }
 
 int pki_ext_der_cat(X509_EXTENSION *const *exts, size_t n, uint8_t **out, size_t *len)

@@ -148,6 +148,14 @@ void der_utctime(struct der *d, int64_t t); /* UTCTime or GeneralizedTime per RF
 void der_gentime(struct der *d, int64_t t); /* GeneralizedTime (OCSP) */
 /* AlgorithmIdentifier of the signature a key type makes (RFC 5758, 8410, 4055). */
 const uint8_t *pki_sigalg_der(enum nhid_key_type t, size_t *len);
+/*
+ * d holds a finished to-be-signed SEQUENCE (TBSCertificate, TBSCertList,
+ * ResponseData): sign it with signer (key type t) and append
+ * signatureAlgorithm and the signature BIT STRING (RFC 5280 §4.1.1.2-3,
+ * §5.1.1.2-3; RFC 6960 §4.2.1). The caller wraps the whole.
+ */
+NHID_MUST_CHECK int der_append_signature(struct der *d, const struct nhid_signer *signer,
+                                         enum nhid_key_type t);
 /* The DER encodings of n extensions, concatenated (caller frees *out with free()). */
 NHID_MUST_CHECK int pki_ext_der_cat(X509_EXTENSION *const *exts, size_t n, uint8_t **out,
                                     size_t *len);

@@ -383,8 +383,8 @@ static int build_svid_der(struct pki_issuer *is, const struct issue_in *in, stru
 {
     int rc = NHID_OK;
     struct der d;
-    uint8_t serial[PKI_SERIAL_LEN], *sig = NULL;
-    size_t siglen = 0, alen = 0;
+    uint8_t serial[PKI_SERIAL_LEN];
+    size_t alen = 0;
     char *b64 = NULL;
     der_init(&d);
     pthread_once(&ext_once, ext_init);
@@ -473,15 +473,8 @@ static int build_svid_der(struct pki_issuer *is, const struct issue_in *in, stru
     der_wrap(&d, exts, 0x30);
     der_wrap(&d, exts, 0xa3);
     der_wrap(&d, 0, 0x30);
-    if (d.oom)
-        NHID_FAIL(NHID_ERR_NOMEM);
-    NHID_TRY(nhid_signer_sign(is->signer, d.p, d.len, &sig, &siglen));
     /* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING } */
-    der_raw(&d, alg, alen);
-    at = d.len;
-    der_raw(&d, "", 1);
-    der_raw(&d, sig, siglen);
-    der_wrap(&d, at, 0x03);
+    NHID_TRY(der_append_signature(&d, is->signer, is->key_type));
     der_wrap(&d, 0, 0x30);
     if (d.oom)
         NHID_FAIL(NHID_ERR_NOMEM);
@@ -508,7 +501,6 @@ static int build_svid_der(struct pki_issuer *is, const struct issue_in *in, stru
     out->not_after = na;
 out:
     free(b64);
-    free(sig);
     der_free(&d);
     return rc;
 }

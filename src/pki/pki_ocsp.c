@@ -37,8 +37,7 @@ static int status_only(struct nhid_response *resp, uint8_t status)
 static OCSP_REQUEST *parse_request(const uint8_t *in, size_t len, char *err, size_t errlen)
 {
     if (len == 0 || len > PKI_OCSP_REQ_MAX) {
-        snprintf(err, errlen, "OCSP request of %zu bytes (1 to %u allowed)", len,
-                 PKI_OCSP_REQ_MAX);
+        snprintf(err, errlen, "OCSP request of %zu bytes (1 to %u allowed)", len, PKI_OCSP_REQ_MAX);
         return NULL;
     }
     const unsigned char *p = in;
@@ -122,7 +121,6 @@ static int exists_cb(const uint8_t *val, size_t len, void *arg)
     return NHID_OK;
 }
 
-
 /* Status of serial under issuer: memory first, then the committed records in the snapshot. */
 static enum cert_status lookup(struct nhid_request *req, struct pki_state *st,
                                struct pki_issuer *is, ASN1_INTEGER *sn, struct pki_revoked *rv)
@@ -182,8 +180,7 @@ static int respond(struct nhid_request *req, struct nhid_response *resp, const u
     struct pki_state *st = pki_state(req->core);
     char err[200];
     struct der d;
-    uint8_t *sig = NULL, *cid_der = NULL;
-    size_t siglen = 0;
+    uint8_t *cid_der = NULL;
     bool locked = false;
     der_init(&d);
     OCSP_REQUEST *oreq = parse_request(in, len, err, sizeof(err));
@@ -256,8 +253,8 @@ static int respond(struct nhid_request *req, struct nhid_response *resp, const u
             goto out;
         }
         size_t ext = d.len;
-        static const uint8_t nonce_oid[] = {0x06, 0x09, 0x2b, 0x06, 0x01, 0x05, 0x05,
-                                            0x07, 0x30, 0x01, 0x02};
+        static const uint8_t nonce_oid[] = {0x06, 0x09, 0x2b, 0x06, 0x01, 0x05,
+                                            0x05, 0x07, 0x30, 0x01, 0x02};
         der_raw(&d, nonce_oid, sizeof(nonce_oid));
         der_tlv(&d, 0x04, nv->data, (size_t)nv->length);
         der_wrap(&d, ext, 0x30);
@@ -265,17 +262,8 @@ static int respond(struct nhid_request *req, struct nhid_response *resp, const u
         der_wrap(&d, ext, 0xa1);
     }
     der_wrap(&d, 0, 0x30);
-    if (d.oom)
-        NHID_FAIL(NHID_ERR_NOMEM);
     /* BasicOCSPResponse (§4.2.1): tbs, algorithm, signature, certs [0]. */
-    NHID_TRY(nhid_signer_sign(signer->signer, d.p, d.len, &sig, &siglen));
-    size_t alen;
-    const uint8_t *alg = pki_sigalg_der(signer->key_type, &alen);
-    der_raw(&d, alg, alen);
-    size_t bs = d.len;
-    der_raw(&d, "\0", 1);
-    der_raw(&d, sig, siglen);
-    der_wrap(&d, bs, 0x03);
+    NHID_TRY(der_append_signature(&d, signer->signer, signer->key_type));
     size_t certs = d.len;
     der_raw(&d, signer->cert_der, signer->cert_der_len);
     der_wrap(&d, certs, 0x30);
@@ -283,8 +271,8 @@ static int respond(struct nhid_request *req, struct nhid_response *resp, const u
     der_wrap(&d, 0, 0x30);
     /* OCSPResponse: successful, responseBytes id-pkix-ocsp-basic. */
     der_wrap(&d, 0, 0x04);
-    static const uint8_t basic_oid[] = {0x06, 0x09, 0x2b, 0x06, 0x01, 0x05, 0x05,
-                                        0x07, 0x30, 0x01, 0x01};
+    static const uint8_t basic_oid[] = {0x06, 0x09, 0x2b, 0x06, 0x01, 0x05,
+                                        0x05, 0x07, 0x30, 0x01, 0x01};
     struct der h;
     der_init(&h);
     der_raw(&h, basic_oid, sizeof(basic_oid));
@@ -311,7 +299,6 @@ out:
     if (rc < 0 && resp->body == NULL)
         rc = status_only(resp, 2);
     OPENSSL_free(cid_der);
-    free(sig);
     der_free(&d);
     OCSP_REQUEST_free(oreq);
     return rc;
@@ -359,4 +346,5 @@ const struct nhid_route pki_ocsp_routes[] = {
      NHID_ROUTE_UNAUTH | NHID_ROUTE_NO_AUDIT_DATA | NHID_ROUTE_ENCODED_SLASH, h_ocsp_get, "read"},
 };
 const size_t pki_n_ocsp_routes = NHID_ARRAY_LEN(pki_ocsp_routes);
-_Static_assert(NHID_ARRAY_LEN(pki_ocsp_routes) == PKI_N_OCSP_ROUTES, "update PKI_N_OCSP_ROUTES in pki_internal.h");
+_Static_assert(NHID_ARRAY_LEN(pki_ocsp_routes) == PKI_N_OCSP_ROUTES,
+               "update PKI_N_OCSP_ROUTES in pki_internal.h");
